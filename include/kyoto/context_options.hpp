@@ -1,0 +1,35 @@
+// kyoto/context_options.hpp
+//
+// Tuning knobs of kyoto::context. The defaults are Tokio's; tests shrink them to reach edge
+// cases quickly.
+
+#ifndef KYOTO_CONTEXT_OPTIONS_HPP
+#define KYOTO_CONTEXT_OPTIONS_HPP
+
+#include <chrono>
+#include <cstdint>
+
+namespace kyoto {
+
+struct context_options {
+  /// Run the most recently scheduled continuation of a worker next (Tokio's LIFO slot). Turn it
+  /// off to keep every worker's queue strictly FIFO.
+  bool lifo_slot = true;
+
+  /// How many operations in a row may come from the LIFO slot before it yields to the queue.
+  std::uint32_t lifo_cap = 3;
+
+  /// A worker checks the injection queue first every this many ticks, even with local work.
+  std::uint32_t global_queue_interval = 61;
+
+  /// A busy worker polls the reactor (without blocking) every this many ticks.
+  std::uint32_t event_interval = 61;
+
+  /// The longest a worker blocks in the reactor before it looks around again. Only a safety net:
+  /// every wake-up the scheduler needs is delivered explicitly.
+  std::chrono::milliseconds max_park = std::chrono::seconds(60);
+};
+
+} // namespace kyoto
+
+#endif // KYOTO_CONTEXT_OPTIONS_HPP
