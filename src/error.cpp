@@ -6,7 +6,7 @@ namespace kyoto::error {
 namespace {
 
 class kyoto_category final : public boost::system::error_category {
-public:
+ public:
   const char* name() const noexcept override { return "kyoto"; }
 
   std::string message(int value) const override {

@@ -41,7 +41,7 @@
 namespace kyoto {
 
 class context : public boost::asio::execution_context {
-public:
+ public:
   template <typename Allocator, unsigned int Bits>
   class basic_executor_type;
 
@@ -113,7 +113,7 @@ public:
   /// The scheduler itself, for kyoto's own components (tasks, timers).
   detail::runtime& impl() noexcept { return runtime_; }
 
-private:
+ private:
   template <typename Clock, typename Duration>
   static std::chrono::steady_clock::time_point
   to_steady(const std::chrono::time_point<Clock, Duration>& t) {

@@ -22,10 +22,10 @@ template <typename Function, typename Allocator>
 class function_op final : public operation {
   using recycling = boost::asio::detail::get_recycling_allocator<
       Allocator, boost::asio::detail::thread_info_base::default_tag>;
-  using op_allocator = typename std::allocator_traits<
-      typename recycling::type>::template rebind_alloc<function_op>;
+  using op_allocator =
+      typename std::allocator_traits<typename recycling::type>::template rebind_alloc<function_op>;
 
-public:
+ public:
   /// Allocates and constructs the operation. Throws std::bad_alloc, or what F's constructor
   /// throws; nothing leaks either way.
   template <typename F>
@@ -40,7 +40,7 @@ public:
     }
   }
 
-private:
+ private:
   template <typename F>
   function_op(F&& f, const Allocator& allocator)
       : operation(&do_complete), function_(std::forward<F>(f)), allocator_(allocator) {}

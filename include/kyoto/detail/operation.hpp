@@ -17,7 +17,7 @@
 namespace kyoto::detail {
 
 class operation {
-public:
+ public:
   operation(const operation&) = delete;
   operation& operator=(const operation&) = delete;
 
@@ -32,14 +32,14 @@ public:
   /// holds the operation; meaningless otherwise.
   operation* next_ = nullptr;
 
-protected:
+ protected:
   /// `invoke` is true to run the operation, false to only destroy it.
   using func_type = void (*)(operation* self, bool invoke);
 
   explicit operation(func_type func) noexcept : func_(func) {}
   ~operation() = default;
 
-private:
+ private:
   func_type func_;
 };
 

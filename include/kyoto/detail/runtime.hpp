@@ -44,7 +44,7 @@ struct executor_bits {
 };
 
 class runtime {
-public:
+ public:
   /// Registers Asio's scheduler and reactor in `owner` (without a thread of their own) and sets
   /// up `concurrency` worker slots. Throws system_error(error::invalid_concurrency) when
   /// concurrency < 1.
@@ -94,7 +94,7 @@ public:
   /// Wakes the reactor if a worker is blocked in it (used by the timer driver).
   void interrupt_reactor() noexcept;
 
-private:
+ private:
   std::unique_ptr<runtime_impl> impl_;
 };
 

@@ -33,7 +33,7 @@ namespace kyoto {
 
 template <typename Allocator, unsigned int Bits>
 class context::basic_executor_type : private detail::executor_bits {
-public:
+ public:
   basic_executor_type(const basic_executor_type& other) noexcept
       : context_(other.context_), allocator_(other.allocator_), bits_(other.bits_) {
     if constexpr (is_tracked)
@@ -140,9 +140,7 @@ public:
   }
 
   /// True when the calling thread is one of the context's workers, running its handlers.
-  bool running_in_this_thread() const noexcept {
-    return context_->impl().running_in_this_thread();
-  }
+  bool running_in_this_thread() const noexcept { return context_->impl().running_in_this_thread(); }
 
   friend bool operator==(const basic_executor_type& a, const basic_executor_type& b) noexcept {
     return a.context_ == b.context_ && a.allocator_ == b.allocator_ && a.bits_ == b.bits_;
@@ -185,7 +183,7 @@ public:
     submit(std::forward<Function>(f), detail::schedule_hint::continuation);
   }
 
-private:
+ private:
   friend class kyoto::context;
   template <typename, unsigned int>
   friend class basic_executor_type;

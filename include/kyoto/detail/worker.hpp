@@ -1,0 +1,84 @@
+// kyoto/detail/worker.hpp
+//
+// One worker slot of the scheduler. A thread that calls run() (or poll(), run_one() ...) claims
+// a free slot for the duration of the call and becomes its owner; the slot's queues outlive the
+// thread. Fields marked "owner" are touched only by the owning thread; the local queue's steal
+// side, the parker and the published metrics by any thread.
+
+#ifndef KYOTO_DETAIL_WORKER_HPP
+#define KYOTO_DETAIL_WORKER_HPP
+
+#include <kyoto/detail/asio_bridge.hpp>
+#include <kyoto/detail/local_queue.hpp>
+#include <kyoto/detail/operation.hpp>
+#include <kyoto/detail/parker.hpp>
+#include <kyoto/metrics.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+namespace kyoto::detail {
+
+class runtime_impl;
+
+/// The capacity of a worker's local queue (Tokio's).
+inline constexpr std::uint32_t local_queue_capacity = 256;
+
+struct alignas(64) worker {
+  explicit worker(std::size_t i) : index(i), rng_state(0x9E3779B97F4A7C15ull * (i + 1)) {}
+
+  /// A cheap per-worker random number (xorshift64), for choosing steal victims.
+  std::uint32_t next_random() noexcept {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return static_cast<std::uint32_t>(rng_state >> 32);
+  }
+
+  /// Copies the owner's counters to the published snapshot (owner only).
+  void publish_metrics() {
+    std::lock_guard lock(metrics_mutex);
+    published = stats;
+  }
+
+  // The slot's position in the runtime's worker array.
+  const std::size_t index;
+  // Operations scheduled by this worker; stolen from by others.
+  local_queue<operation, local_queue_capacity> queue;
+  // How this worker sleeps and is woken.
+  parker park;
+
+  // owner: the most recent continuation, run before the queue (null when empty).
+  operation* lifo = nullptr;
+  // owner: operations taken from the LIFO slot in a row (the fairness cap counts these).
+  std::uint32_t lifo_streak = 0;
+  // owner: the scheduler tick, incremented per operation looked for.
+  std::uint32_t tick = 0;
+  // owner: whether the worker counts as searching in the idle set.
+  bool is_searching = false;
+  // owner: whether the worker holds one unit of outstanding work for its local operations.
+  bool has_work_token = false;
+  // owner: whether the worker is inside Asio's scheduler (poll/wait_one) right now.
+  bool in_driver = false;
+  // owner: xorshift state.
+  std::uint64_t rng_state;
+  // owner: the counters, published at maintenance points.
+  worker_metrics stats;
+
+  // Guards `published` and `claimed`.
+  mutable std::mutex metrics_mutex;
+  // The last published copy of `stats`.
+  worker_metrics published;
+};
+
+/// What a worker thread pushes on Asio's thread call stack: Asio's per-thread memory cache
+/// (which the recycling allocator uses) plus which slot the thread holds.
+struct worker_thread_info : thread_identity::info_base {
+  explicit worker_thread_info(worker& w) noexcept : slot(&w) {}
+  worker* slot;
+};
+
+} // namespace kyoto::detail
+
+#endif // KYOTO_DETAIL_WORKER_HPP

@@ -1,0 +1,240 @@
+// The scheduler's life cycle, scheduling paths and work accounting. The worker loop is in
+// worker_loop.cpp; the protocol is described in runtime_impl.hpp and doc/design.md.
+
+#include "runtime_impl.hpp"
+
+#include <kyoto/error.hpp>
+
+#include <array>
+#include <string>
+
+namespace kyoto::detail {
+
+namespace {
+
+int checked_concurrency(int concurrency) {
+  if (concurrency < 1)
+    throw_error(error::invalid_concurrency,
+                "kyoto::context: the number of worker threads must be at least 1, got " +
+                    std::to_string(concurrency));
+  return concurrency;
+}
+
+} // namespace
+
+runtime_impl::runtime_impl(boost::asio::execution_context& owner, int concurrency,
+                           const context_options& options)
+    : options_(options), asio_scheduler_(register_asio_scheduler(owner)),
+      reactor_(start_asio_reactor(owner)),
+      idle_(static_cast<std::size_t>(checked_concurrency(concurrency))),
+      claimed_(static_cast<std::size_t>(concurrency), false) {
+  workers_.reserve(static_cast<std::size_t>(concurrency));
+  for (int i = 0; i < concurrency; ++i)
+    workers_.push_back(std::make_unique<worker>(static_cast<std::size_t>(i)));
+}
+
+worker* runtime_impl::current_worker() const noexcept {
+  auto* info = thread_identity::call_stack::contains(const_cast<thread_identity*>(&identity_));
+  return info ? static_cast<worker_thread_info*>(info)->slot : nullptr;
+}
+
+// --- Scheduling ---
+
+void runtime_impl::schedule(operation* op, schedule_hint hint) noexcept {
+  if (shut_down_.load(std::memory_order_acquire)) {
+    op->destroy();
+    return;
+  }
+  if (worker* w = current_worker())
+    schedule_local(*w, op, hint);
+  else
+    schedule_remote(op);
+}
+
+void runtime_impl::schedule_local(worker& w, operation* op, schedule_hint hint) noexcept {
+  // The worker's token covers everything in its own queues (it may have given it back while
+  // parked in the reactor, where I/O completions arrive).
+  acquire_token(w);
+  bool should_notify = true;
+  if (hint == schedule_hint::continuation && options_.lifo_slot) {
+    operation* previous = w.lifo;
+    w.lifo = op;
+    if (previous)
+      push_local(w, previous);
+    else
+      should_notify = false; // this worker runs it next; nobody else needs waking
+  } else {
+    push_local(w, op);
+  }
+  // While the worker is inside the reactor it is parked; it wakes a peer itself when it comes
+  // back with more work than it can run (worker_loop.cpp, park).
+  if (should_notify && !w.in_driver)
+    notify_parked();
+}
+
+void runtime_impl::schedule_remote(operation* op) noexcept {
+  // The unit is added before the operation becomes visible, so that the worker that runs it
+  // cannot take the count to zero first.
+  outstanding_.fetch_add(1, std::memory_order_relaxed);
+  injection_.push(op);
+  if (notify_parked())
+    remote_wakeups_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void runtime_impl::push_local(worker& w, operation* op) noexcept {
+  w.queue.push_back(op,
+                    [&](std::span<operation* const> batch) { overflow_to_injection(w, batch); });
+}
+
+void runtime_impl::overflow_to_injection(worker& w, std::span<operation* const> batch) noexcept {
+  // Operations in the injection queue hold a unit each; add them before they become visible.
+  outstanding_.fetch_add(static_cast<std::int64_t>(batch.size()), std::memory_order_relaxed);
+  injection_.push_batch(batch);
+  ++w.stats.overflows;
+  w.stats.tasks_overflowed += batch.size();
+}
+
+void runtime_impl::acquire_token(worker& w) noexcept {
+  if (!w.has_work_token) {
+    outstanding_.fetch_add(1, std::memory_order_relaxed);
+    w.has_work_token = true;
+  }
+}
+
+void runtime_impl::release_token(worker& w) noexcept {
+  if (w.has_work_token) {
+    w.has_work_token = false;
+    work_finished();
+  }
+}
+
+void runtime_impl::work_finished() noexcept {
+  // acq_rel: the thread that takes the count to zero sees everything the other decrementers
+  // did, as io_context's work counting does.
+  if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    stop();
+}
+
+bool runtime_impl::notify_parked() noexcept {
+  if (auto index = idle_.worker_to_notify()) {
+    unpark(*workers_[*index]);
+    return true;
+  }
+  return false;
+}
+
+void runtime_impl::notify_if_work_pending() noexcept {
+  for (auto& w : workers_) {
+    if (!w->queue.empty()) {
+      notify_parked();
+      return;
+    }
+  }
+  if (!injection_.empty())
+    notify_parked();
+}
+
+void runtime_impl::unpark(worker& w) noexcept {
+  w.park.unpark([this] { reactor_.interrupt(); });
+}
+
+// --- Life cycle ---
+
+void runtime_impl::stop() noexcept {
+  // seq_cst: a worker checks stopped_ after its parker returns; the unpark below happens after
+  // this store, so a worker either sees the flag or is woken after it.
+  stopped_.store(true, std::memory_order_seq_cst);
+  for (auto& w : workers_)
+    unpark(*w);
+  reactor_.interrupt();
+}
+
+void runtime_impl::shutdown() noexcept {
+  shut_down_.store(true, std::memory_order_release);
+  // Destroying an operation runs its handler's destructor, which may schedule more work; that
+  // is destroyed at once by schedule(). Loop until everything is gone.
+  bool destroyed_any = true;
+  while (destroyed_any) {
+    destroyed_any = false;
+    while (operation* op = injection_.pop()) {
+      op->destroy();
+      destroyed_any = true;
+    }
+    for (auto& w : workers_) {
+      std::unique_lock lock(slots_mutex_); // orders us after the last owner's release
+      lock.unlock();
+      if (operation* op = std::exchange(w->lifo, nullptr)) {
+        op->destroy();
+        destroyed_any = true;
+      }
+      while (operation* op = w->queue.pop()) {
+        op->destroy();
+        destroyed_any = true;
+      }
+    }
+  }
+}
+
+// --- Worker slots ---
+
+worker& runtime_impl::claim_slot() {
+  std::lock_guard lock(slots_mutex_);
+  for (std::size_t i = 0; i < claimed_.size(); ++i) {
+    if (!claimed_[i]) {
+      claimed_[i] = true;
+      return *workers_[i];
+    }
+  }
+  throw_error(error::no_free_worker,
+              "kyoto::context: all " + std::to_string(claimed_.size()) +
+                  " worker slots are taken by threads already running the context; construct "
+                  "it with a larger concurrency to run it from more threads");
+}
+
+void runtime_impl::release_slot(worker& w) noexcept {
+  // Hand the operations this slot still holds to the injection queue, where any thread that
+  // runs the context later finds them (io_context keeps queued handlers across run() calls).
+  std::array<operation*, 64> batch;
+  std::size_t n = 0, moved = 0;
+  auto flush = [&] {
+    outstanding_.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+    injection_.push_batch(std::span<operation* const>(batch.data(), n));
+    moved += n;
+    n = 0;
+  };
+  if (operation* op = std::exchange(w.lifo, nullptr))
+    batch[n++] = op;
+  while (operation* op = w.queue.pop()) {
+    batch[n++] = op;
+    if (n == batch.size())
+      flush();
+  }
+  flush();
+
+  if (w.is_searching)
+    end_search(w);
+  idle_.unpark_by_id(w.index);
+  release_token(w);
+  w.lifo_streak = 0;
+  w.in_driver = false;
+  w.publish_metrics();
+  if (moved)
+    notify_parked();
+  std::lock_guard lock(slots_mutex_);
+  claimed_[w.index] = false;
+}
+
+runtime_metrics runtime_impl::metrics() const {
+  runtime_metrics m;
+  m.workers.reserve(workers_.size());
+  for (const auto& w : workers_) {
+    std::lock_guard lock(w->metrics_mutex);
+    m.workers.push_back(w->published);
+    m.workers.back().local_queue_depth = w->queue.size();
+  }
+  m.injection_queue_depth = injection_.size();
+  m.remote_wakeups = remote_wakeups_.load(std::memory_order_relaxed);
+  return m;
+}
+
+} // namespace kyoto::detail

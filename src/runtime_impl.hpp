@@ -1,0 +1,131 @@
+// src/runtime_impl.hpp (private)
+//
+// The scheduler's state and its operations. The protocol, in brief (doc/design.md has it all):
+//
+// Outstanding work. `outstanding_` counts, like io_context's outstanding_work_: operations in
+// the injection queue (one unit each), tracked executors and work guards (one each), and one
+// "work token" per worker that holds operations of its own (LIFO slot, local queue) or is
+// running one. Operations a worker schedules for itself therefore cost no shared atomic. A
+// worker gives its token back only when it has no local operations and is about to park; when
+// the count reaches zero the runtime stops, which makes run() return. A count can never reach
+// zero while work exists: units are added before the work they stand for becomes visible to
+// other threads, and removed only after it is gone.
+//
+// Driver. Asio's scheduler (and through it the reactor) is called only by the worker holding
+// `driver_busy_`: a non-blocking poll at maintenance points, or a blocking wait_one() when the
+// worker parks. Everyone else parks on a condition variable. This exclusivity matters: Asio's
+// wait_one() sleeps on Asio's own condition variable (which kyoto never signals) if another
+// thread is inside the reactor at that moment.
+//
+// Thread safety: see runtime.hpp.
+
+#ifndef KYOTO_SRC_RUNTIME_IMPL_HPP
+#define KYOTO_SRC_RUNTIME_IMPL_HPP
+
+#include <kyoto/context_options.hpp>
+#include <kyoto/detail/asio_bridge.hpp>
+#include <kyoto/detail/idle_set.hpp>
+#include <kyoto/detail/inject_queue.hpp>
+#include <kyoto/detail/runtime.hpp>
+#include <kyoto/detail/worker.hpp>
+#include <kyoto/metrics.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+namespace kyoto::detail {
+
+class runtime_impl {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  runtime_impl(boost::asio::execution_context& owner, int concurrency,
+               const context_options& options);
+
+  // --- Scheduling (any thread) ---
+  void schedule(operation* op, schedule_hint hint) noexcept;
+  worker* current_worker() const noexcept;
+  void work_started() noexcept { outstanding_.fetch_add(1, std::memory_order_relaxed); }
+  void work_finished() noexcept;
+
+  // --- Running (worker_loop.cpp) ---
+  /// The body of run(), run_one(), poll(), poll_one() and their timed forms.
+  std::size_t run_loop(bool only_one, bool may_block, clock::time_point deadline);
+
+  // --- Life cycle ---
+  void stop() noexcept;
+  bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
+  void restart() noexcept { stopped_.store(false, std::memory_order_release); }
+  void shutdown() noexcept;
+
+  std::size_t concurrency() const noexcept { return workers_.size(); }
+  const context_options& options() const noexcept { return options_; }
+  runtime_metrics metrics() const;
+  void interrupt_reactor() noexcept { reactor_.interrupt(); }
+
+ private:
+  // --- Slots (runtime_impl.cpp) ---
+  worker& claim_slot();
+  void release_slot(worker& w) noexcept;
+  struct slot_guard;
+
+  // --- Local scheduling (runtime_impl.cpp) ---
+  void schedule_local(worker& w, operation* op, schedule_hint hint) noexcept;
+  void schedule_remote(operation* op) noexcept;
+  void push_local(worker& w, operation* op) noexcept;
+  void overflow_to_injection(worker& w, std::span<operation* const> batch) noexcept;
+  void acquire_token(worker& w) noexcept;
+  void release_token(worker& w) noexcept;
+  bool notify_parked() noexcept;
+  void notify_if_work_pending() noexcept;
+  void unpark(worker& w) noexcept;
+
+  // --- The worker loop (worker_loop.cpp) ---
+  operation* find_work(worker& w);
+  operation* pop_local(worker& w) noexcept;
+  operation* pop_injected(worker& w) noexcept;
+  operation* steal(worker& w) noexcept;
+  void end_search(worker& w) noexcept;
+  void maintenance(worker& w);
+  std::size_t poll_reactor(worker& w);
+  void park(worker& w, clock::time_point deadline);
+  void park_once(worker& w, clock::time_point deadline);
+  bool try_drive(worker& w, clock::time_point deadline);
+
+  // The tuning knobs.
+  const context_options options_;
+  // The key under which workers push themselves on Asio's thread call stack.
+  thread_identity identity_;
+  // Asio's scheduler and reactor, registered in the owning context without a thread.
+  asio_scheduler& asio_scheduler_;
+  asio_reactor& reactor_;
+  // The worker slots; the vector never changes size.
+  std::vector<std::unique_ptr<worker>> workers_;
+  // Operations scheduled from outside the workers, and local-queue overflow.
+  inject_queue injection_;
+  // Parked workers and searching workers.
+  idle_set idle_;
+  // The count of unfinished work (see the protocol above).
+  std::atomic<std::int64_t> outstanding_{0};
+  // Set by stop(), cleared by restart().
+  std::atomic<bool> stopped_{false};
+  // Set by shutdown(): schedule() destroys operations instead of queueing them.
+  std::atomic<bool> shut_down_{false};
+  // Held by the one worker allowed to call into Asio's scheduler.
+  std::atomic<bool> driver_busy_{false};
+  // Guards claimed_.
+  std::mutex slots_mutex_;
+  // Which worker slots a thread holds.
+  std::vector<bool> claimed_;
+  // Wake-ups sent by threads that are not workers.
+  std::atomic<std::uint64_t> remote_wakeups_{0};
+};
+
+} // namespace kyoto::detail
+
+#endif // KYOTO_SRC_RUNTIME_IMPL_HPP

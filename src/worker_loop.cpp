@@ -1,0 +1,258 @@
+// The worker loop: what a thread inside run() does. Tokio's multi-thread worker (worker.rs),
+// adapted to io_context's run()/run_one()/poll() and to Asio's reactor.
+//
+//   loop: LIFO slot (at most lifo_cap in a row) -> local queue -> injection queue (first, every
+//         global_queue_interval ticks) -> steal half from a random victim (if fewer than half
+//         the workers search) -> injection queue -> park.
+//   park: the first idle worker to get the driver blocks in Asio's reactor (epoll_wait);
+//         the others sleep on their condition variables.
+//   every event_interval ticks: a non-blocking reactor poll, and metrics are published.
+
+#include "runtime_impl.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace kyoto::detail {
+
+namespace {
+
+/// Releases the driver flag and the in_driver mark even when Asio throws.
+struct driver_scope {
+  std::atomic<bool>& busy;
+  worker& w;
+  ~driver_scope() {
+    w.in_driver = false;
+    // release: the next driver sees what this one did inside Asio's scheduler.
+    busy.store(false, std::memory_order_release);
+  }
+};
+
+} // namespace
+
+/// Gives the slot back when a run() call ends, normally or by an exception from a handler.
+struct runtime_impl::slot_guard {
+  runtime_impl& rt;
+  worker& w;
+  ~slot_guard() { rt.release_slot(w); }
+};
+
+std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_point deadline) {
+  if (outstanding_.load(std::memory_order_acquire) == 0) {
+    stop(); // io_context: running out of work stops the context
+    return 0;
+  }
+  if (stopped())
+    return 0;
+
+  worker& w = claim_slot();
+  worker_thread_info info(w);
+  thread_identity::call_stack::context frame(&identity_, info);
+  slot_guard guard{*this, w};
+  acquire_token(w);
+
+  std::size_t count = 0;
+  while (!stopped_.load(std::memory_order_relaxed)) {
+    if (operation* op = find_work(w)) {
+      if (w.is_searching)
+        end_search(w);
+      ++w.stats.tasks_polled;
+      op->complete(); // a handler's exception leaves through here; slot_guard cleans up
+      ++count;
+      if (only_one)
+        break;
+      continue;
+    }
+    if (!may_block) {
+      // poll(): one non-blocking look at the reactor; stop when it yields nothing to run.
+      poll_reactor(w);
+      if (!w.lifo && w.queue.empty())
+        break;
+      continue;
+    }
+    if (clock::now() >= deadline)
+      break;
+    park(w, deadline);
+  }
+  return count;
+}
+
+operation* runtime_impl::find_work(worker& w) {
+  ++w.tick;
+  if (w.tick % options_.event_interval == 0)
+    maintenance(w);
+  // Starvation freedom: the injection queue goes first now and then, even with local work.
+  if (w.tick % options_.global_queue_interval == 0)
+    if (operation* op = pop_injected(w))
+      return op;
+  if (operation* op = pop_local(w))
+    return op;
+  if (operation* op = pop_injected(w))
+    return op;
+  return steal(w);
+}
+
+operation* runtime_impl::pop_local(worker& w) noexcept {
+  if (w.lifo) {
+    if (w.lifo_streak < options_.lifo_cap) {
+      ++w.lifo_streak;
+      ++w.stats.lifo_hits;
+      return std::exchange(w.lifo, nullptr);
+    }
+    // Fairness cap: the slot's occupant waits its turn at the back of the queue.
+    push_local(w, std::exchange(w.lifo, nullptr));
+  }
+  w.lifo_streak = 0;
+  return w.queue.pop();
+}
+
+operation* runtime_impl::pop_injected(worker& w) noexcept {
+  if (injection_.empty())
+    return nullptr;
+  // Take a fair share (Tokio 1.29+): len / workers + 1, limited by the room in the local queue.
+  std::array<operation*, local_queue_capacity> batch;
+  std::size_t want = injection_.size() / workers_.size() + 1;
+  want = std::min<std::size_t>({want, w.queue.remaining_slots() + 1, batch.size()});
+  std::size_t n = 0;
+  injection_.pop_batch(want, [&](operation* op) { batch[n++] = op; });
+  if (n == 0)
+    return nullptr;
+  // The worker's token now covers them; the injection queue's units go. The token is held
+  // (run_loop and park acquire it), so this cannot take the count to zero.
+  acquire_token(w);
+  outstanding_.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+  for (std::size_t i = 1; i < n; ++i)
+    push_local(w, batch[i]);
+  ++w.stats.injection_pops;
+  w.stats.tasks_from_injection += n;
+  return batch[0];
+}
+
+operation* runtime_impl::steal(worker& w) noexcept {
+  if (workers_.size() == 1)
+    return nullptr;
+  if (!w.is_searching) {
+    if (!idle_.transition_to_searching())
+      return nullptr; // half the workers search already
+    w.is_searching = true;
+  }
+  std::size_t n = workers_.size();
+  std::size_t start = w.next_random() % n;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t victim = (start + i) % n;
+    if (victim == w.index)
+      continue;
+    std::uint32_t stolen = 0;
+    if (operation* op = w.queue.steal_from(workers_[victim]->queue, &stolen)) {
+      ++w.stats.steal_operations;
+      w.stats.tasks_stolen += stolen;
+      return op;
+    }
+  }
+  return pop_injected(w);
+}
+
+void runtime_impl::end_search(worker& w) noexcept {
+  w.is_searching = false;
+  // The last searcher to find work wakes another worker: there may be more where it found
+  // this (Tokio's transition_worker_from_searching).
+  if (idle_.transition_from_searching())
+    notify_parked();
+}
+
+void runtime_impl::maintenance(worker& w) {
+  // Keep I/O moving while every worker is busy: a non-blocking look at the reactor, if no one
+  // else is driving it.
+  if (!driver_busy_.exchange(true, std::memory_order_acquire)) {
+    driver_scope scope{driver_busy_, w};
+    poll_reactor(w);
+  }
+  w.publish_metrics();
+}
+
+std::size_t runtime_impl::poll_reactor(worker& w) {
+  // Caller holds the driver, or runs poll() (where holding it is tried here).
+  bool took_driver = false;
+  if (!w.in_driver) {
+    if (driver_busy_.exchange(true, std::memory_order_acquire))
+      return 0; // another worker is in the reactor; it handles the events
+    took_driver = true;
+  }
+  boost::system::error_code ec;
+  w.in_driver = true;
+  ++w.stats.reactor_polls;
+  std::size_t n = 0;
+  if (took_driver) {
+    driver_scope scope{driver_busy_, w};
+    n = asio_scheduler_.poll(ec);
+  } else {
+    n = asio_scheduler_.poll(ec);
+  }
+  return n;
+}
+
+void runtime_impl::park(worker& w, clock::time_point deadline) {
+  if (w.lifo || !w.queue.empty())
+    return;
+  bool last_searcher = idle_.transition_to_parked(w.index, w.is_searching);
+  w.is_searching = false;
+  if (last_searcher)
+    notify_if_work_pending();
+  ++w.stats.parks;
+  w.publish_metrics();
+  // Giving the token back may take the outstanding work to zero, which stops the runtime.
+  release_token(w);
+
+  for (;;) {
+    if (!stopped_.load(std::memory_order_acquire))
+      park_once(w, deadline);
+    acquire_token(w);
+    bool has_local = w.lifo || !w.queue.empty();
+    if (has_local || stopped_.load(std::memory_order_acquire) || clock::now() >= deadline) {
+      // Leaving for a reason of our own. If someone chose us meanwhile, we count as searching.
+      if (!idle_.unpark_by_id(w.index))
+        w.is_searching = true;
+      break;
+    }
+    if (!idle_.is_parked(w.index)) {
+      // Another thread chose us (idle_set counted us as searching).
+      w.is_searching = true;
+      ++w.stats.unparks;
+      break;
+    }
+    release_token(w); // a spurious wake-up: back to sleep
+  }
+
+  // Back from the reactor with work in hand: wake a peer to steal it (and to take over the
+  // reactor), so that one long handler here does not hold up the rest (tokio#4730).
+  if (!w.is_searching && !w.queue.empty())
+    notify_parked();
+}
+
+void runtime_impl::park_once(worker& w, clock::time_point deadline) {
+  if (w.park.try_consume_notification())
+    return;
+  clock::time_point limit = std::min(deadline, clock::now() + options_.max_park);
+  if (try_drive(w, limit))
+    return;
+  w.park.park_condvar(limit);
+}
+
+bool runtime_impl::try_drive(worker& w, clock::time_point limit) {
+  if (driver_busy_.exchange(true, std::memory_order_acquire))
+    return false;
+  driver_scope scope{driver_busy_, w};
+  if (!w.park.begin_driver_park())
+    return true; // notified meanwhile: do not block
+  auto usec = std::chrono::duration_cast<std::chrono::microseconds>(limit - clock::now()).count();
+  boost::system::error_code ec;
+  w.in_driver = true;
+  ++w.stats.reactor_waits;
+  // Asio's wait_one needs a positive timeout (a negative one makes a bogus timespec).
+  asio_scheduler_.wait_one(std::max<long>(1, static_cast<long>(usec)), ec);
+  asio_scheduler_.poll(ec);
+  w.park.end_driver_park();
+  return true;
+}
+
+} // namespace kyoto::detail
