@@ -1,0 +1,257 @@
+// Behaviours specific to kyoto's scheduler: the LIFO slot and its fairness cap, FIFO order
+// without it, stealing, injection-queue fairness, wake-ups, metrics, and kyoto::thread_pool.
+
+#include <kyoto/context.hpp>
+
+#include <kyoto/thread_pool.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/defer.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+void spin_for(std::chrono::microseconds d) {
+  auto end = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
+
+// A handler that defers its successor forever (until `stop` is set), recording its step.
+struct continuation_chain {
+  asio::any_io_executor ex;
+  std::vector<std::string>* log;
+  int step;
+  void operator()() const {
+    log->push_back("c" + std::to_string(step));
+    if (step < 10)
+      asio::defer(ex, continuation_chain{ex, log, step + 1});
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(lifo_slot)
+
+BOOST_AUTO_TEST_CASE(continuations_jump_the_queue_at_most_lifo_cap_times) {
+  kyoto::context ctx{1};
+  std::vector<std::string> log;
+  asio::post(ctx, [&] {
+    asio::post(ctx, [&] { log.push_back("p"); });
+    asio::defer(ctx, continuation_chain{ctx.get_executor(), &log, 1});
+  });
+  ctx.run();
+  // c1..c3 come from the LIFO slot; then the cap sends c4 behind p.
+  std::vector<std::string> expected{"c1", "c2", "c3", "p", "c4"};
+  BOOST_REQUIRE_GE(log.size(), 5u);
+  BOOST_TEST(std::vector<std::string>(log.begin(), log.begin() + 5) == expected,
+             boost::test_tools::per_element());
+  BOOST_TEST(ctx.metrics().total(&kyoto::worker_metrics::lifo_hits) >= 3u);
+}
+
+BOOST_AUTO_TEST_CASE(without_the_lifo_slot_everything_is_fifo) {
+  kyoto::context_options options;
+  options.lifo_slot = false;
+  kyoto::context ctx{1, options};
+  std::vector<std::string> log;
+  asio::post(ctx, [&] {
+    asio::post(ctx, [&] { log.push_back("p"); });
+    asio::defer(ctx, continuation_chain{ctx.get_executor(), &log, 1});
+  });
+  ctx.run();
+  BOOST_REQUIRE_GE(log.size(), 2u);
+  BOOST_TEST(log[0] == "p");
+  BOOST_TEST(log[1] == "c1");
+  BOOST_TEST(ctx.metrics().total(&kyoto::worker_metrics::lifo_hits) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(posts_from_one_handler_run_in_order_on_one_thread) {
+  kyoto::context ctx{1};
+  std::vector<int> order;
+  asio::post(ctx, [&] {
+    for (int i = 0; i < 1000; ++i) // more than a local queue holds: overflow keeps order too
+      asio::post(ctx, [&order, i] { order.push_back(i); });
+  });
+  ctx.run();
+  BOOST_REQUIRE_EQUAL(order.size(), 1000u);
+  // The oldest 128 never leave the local queue and run in order; the overflow (the newest
+  // half, each time the queue fills) goes through the injection queue and interleaves.
+  std::vector<int> oldest;
+  for (int v : order)
+    if (v < 128)
+      oldest.push_back(v);
+  BOOST_TEST(oldest.size() == 128u);
+  BOOST_TEST(std::is_sorted(oldest.begin(), oldest.end()));
+  std::set<int> distinct(order.begin(), order.end());
+  BOOST_TEST(distinct.size() == 1000u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(work_distribution)
+
+BOOST_AUTO_TEST_CASE(idle_workers_steal_from_a_busy_one) {
+  kyoto::context ctx{2};
+  std::mutex m;
+  std::set<std::thread::id> threads;
+  std::atomic<int> done{0};
+  asio::post(ctx, [&] {
+    for (int i = 0; i < 200; ++i)
+      asio::post(ctx, [&] {
+        spin_for(200us);
+        std::lock_guard lock(m);
+        threads.insert(std::this_thread::get_id());
+        ++done;
+      });
+  });
+  std::thread t([&] { ctx.run(); });
+  ctx.run();
+  t.join();
+  BOOST_TEST(done == 200);
+  BOOST_TEST(threads.size() == 2u);
+  auto metrics = ctx.metrics();
+  BOOST_TEST(metrics.total(&kyoto::worker_metrics::tasks_stolen) > 0u);
+  BOOST_TEST(metrics.total(&kyoto::worker_metrics::tasks_polled) == 201u);
+}
+
+BOOST_AUTO_TEST_CASE(injected_work_is_not_starved_by_local_ping_pong) {
+  kyoto::context ctx{1};
+  std::atomic<bool> external_ran{false};
+  std::atomic<long> local_steps{0};
+  // A handler that re-posts itself from inside the worker until the external one has run.
+  struct ping {
+    kyoto::context* ctx;
+    std::atomic<bool>* external_ran;
+    std::atomic<long>* steps;
+    void operator()() const {
+      ++*steps;
+      if (!*external_ran)
+        asio::post(*ctx, *this);
+    }
+  };
+  asio::post(ctx, ping{&ctx, &external_ran, &local_steps});
+  std::thread t([&] { ctx.run(); });
+  while (local_steps < 1000)
+    std::this_thread::yield();
+  long before = local_steps;
+  asio::post(ctx, [&] { external_ran = true; });
+  t.join();
+  BOOST_TEST(external_ran);
+  // Checked every global_queue_interval (61) ticks: well under a few hundred steps later.
+  BOOST_TEST(local_steps - before < 500);
+}
+
+BOOST_AUTO_TEST_CASE(a_post_to_an_idle_context_is_never_lost) {
+  kyoto::context ctx{2};
+  auto guard = asio::make_work_guard(ctx);
+  std::thread t1([&] { ctx.run(); }), t2([&] { ctx.run(); });
+  for (int i = 0; i < 2000; ++i) {
+    std::promise<void> ran;
+    asio::post(ctx, [&] { ran.set_value(); });
+    BOOST_REQUIRE(ran.get_future().wait_for(10s) == std::future_status::ready);
+    if (i % 100 == 0)
+      std::this_thread::sleep_for(1ms); // let every worker fall asleep now and then
+  }
+  guard.reset();
+  t1.join();
+  t2.join();
+  BOOST_TEST(ctx.metrics().total(&kyoto::worker_metrics::parks) > 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(metrics)
+
+BOOST_AUTO_TEST_CASE(counters_add_up_after_run) {
+  kyoto::context ctx{1};
+  for (int i = 0; i < 100; ++i)
+    asio::post(ctx, [] {});
+  BOOST_TEST(ctx.metrics().injection_queue_depth == 100u);
+  BOOST_TEST(ctx.run() == 100u);
+  auto m = ctx.metrics();
+  BOOST_REQUIRE_EQUAL(m.workers.size(), 1u);
+  BOOST_TEST(m.workers[0].tasks_polled == 100u);
+  BOOST_TEST(m.workers[0].tasks_from_injection == 100u);
+  BOOST_TEST(m.injection_queue_depth == 0u);
+  BOOST_TEST(m.workers[0].local_queue_depth == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(overflow_is_counted) {
+  kyoto::context ctx{1};
+  asio::post(ctx, [&] {
+    for (int i = 0; i < 300; ++i)
+      asio::post(ctx, [] {});
+  });
+  ctx.run();
+  auto m = ctx.metrics();
+  BOOST_TEST(m.workers[0].overflows >= 1u);
+  BOOST_TEST(m.workers[0].tasks_overflowed >= 129u);
+  BOOST_TEST(m.workers[0].tasks_polled == 301u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(thread_pool)
+
+BOOST_AUTO_TEST_CASE(runs_everything_before_join_returns) {
+  std::atomic<int> count{0};
+  kyoto::thread_pool pool{2};
+  for (int i = 0; i < 10000; ++i)
+    asio::post(pool, [&] { ++count; });
+  pool.join();
+  BOOST_TEST(count == 10000);
+}
+
+BOOST_AUTO_TEST_CASE(waits_for_work_until_joined) {
+  kyoto::thread_pool pool{2};
+  std::this_thread::sleep_for(20ms); // the threads are idle, but must not exit
+  std::promise<int> p;
+  asio::post(pool, [&] { p.set_value(7); });
+  BOOST_TEST(p.get_future().get() == 7);
+  pool.join();
+}
+
+BOOST_AUTO_TEST_CASE(stop_then_destroy_drops_queued_handlers) {
+  auto alive = std::make_shared<int>(0);
+  {
+    kyoto::thread_pool pool{1};
+    std::promise<void> blocked;
+    std::promise<void> release;
+    auto release_future = release.get_future().share();
+    asio::post(pool, [&, release_future] {
+      blocked.set_value();
+      release_future.wait();
+    });
+    blocked.get_future().wait();
+    for (int i = 0; i < 10; ++i)
+      asio::post(pool, [alive] { ++*alive; });
+    pool.stop();
+    release.set_value();
+  }
+  BOOST_TEST(alive.use_count() == 1); // destroyed, not leaked
+  BOOST_TEST(*alive == 0);            // and not run
+}
+
+BOOST_AUTO_TEST_CASE(zero_threads_is_an_error) {
+  BOOST_CHECK_EXCEPTION(kyoto::thread_pool{0}, boost::system::system_error,
+                        [](const boost::system::system_error& e) {
+                          return e.code() == kyoto::error::invalid_concurrency;
+                        });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
