@@ -6,17 +6,26 @@
 #include <kyoto/error.hpp>
 
 #include <array>
+#include <sstream>
 #include <string>
 
 namespace kyoto::detail {
 
 namespace {
 
+// "<prefix><n><suffix>" (std::string's operator+ trips a g++ 12 -Wrestrict false positive).
+template <typename Number>
+std::string describe(const char* prefix, Number n, const char* suffix) {
+  std::ostringstream out;
+  out << prefix << n << suffix;
+  return out.str();
+}
+
 int checked_concurrency(int concurrency) {
   if (concurrency < 1)
     throw_error(error::invalid_concurrency,
-                "kyoto::context: the number of worker threads must be at least 1, got " +
-                    std::to_string(concurrency));
+                describe("kyoto::context: the number of worker threads must be at least 1, got ",
+                         concurrency, ""));
   return concurrency;
 }
 
@@ -186,9 +195,9 @@ worker& runtime_impl::claim_slot() {
     }
   }
   throw_error(error::no_free_worker,
-              "kyoto::context: all " + std::to_string(claimed_.size()) +
-                  " worker slots are taken by threads already running the context; construct "
-                  "it with a larger concurrency to run it from more threads");
+              describe("kyoto::context: all ", claimed_.size(),
+                       " worker slots are taken by threads already running the context; "
+                       "construct it with a larger concurrency to run it from more threads"));
 }
 
 void runtime_impl::release_slot(worker& w) noexcept {

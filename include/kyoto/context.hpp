@@ -16,9 +16,11 @@
 // - At most concurrency() threads may be inside run()/poll()/... at once; one more gets
 //   system_error(kyoto::error::no_free_worker).
 // - Handlers posted from one thread may run out of posting order when several threads run the
-//   context (also true of io_context); with one thread, posts run in FIFO order, while a
-//   continuation (asio::defer, a woken task) may run before earlier posts unless
-//   context_options::lifo_slot is false. Use a strand for ordering.
+//   context (also true of io_context). With one thread: handlers posted from outside run in
+//   FIFO order, and so do handlers posted from a handler, as long as fewer than 256 are queued
+//   (a full local queue moves its newest half to the shared queue); a continuation (asio::defer,
+//   a woken task) runs before earlier posts, at most 3 in a row, unless
+//   context_options::lifo_slot is false. Use a strand where order matters.
 //
 // Thread safety: distinct objects safe; shared objects safe, except that restart() must not
 // race with a run() call, and the destructor with anything.
