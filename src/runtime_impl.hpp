@@ -67,6 +67,8 @@ class runtime_impl {
   const context_options& options() const noexcept { return options_; }
   runtime_metrics metrics() const;
   void interrupt_reactor() noexcept { reactor_.interrupt(); }
+  void set_timer_hooks(timer_hooks* hooks) noexcept { timers_ = hooks; }
+  void timer_armed(clock::time_point deadline) noexcept;
 
  private:
   // --- Slots (runtime_impl.cpp) ---
@@ -122,6 +124,11 @@ class runtime_impl {
   std::mutex slots_mutex_;
   // Which worker slots a thread holds.
   std::vector<bool> claimed_;
+  // The timer service's hooks, or null.
+  timer_hooks* timers_ = nullptr;
+  // When the worker blocked in the reactor will wake up by itself (clock ticks since the
+  // epoch); the minimum when no worker is blocked there.
+  std::atomic<clock::rep> driver_wakes_at_{clock::time_point::min().time_since_epoch().count()};
   // Wake-ups sent by threads that are not workers.
   std::atomic<std::uint64_t> remote_wakeups_{0};
 };

@@ -167,6 +167,8 @@ void runtime_impl::maintenance(worker& w) {
     driver_scope scope{driver_busy_, w};
     poll_reactor(w);
   }
+  if (timers_)
+    timers_->fire_due_timers(static_cast<int>(w.index));
   w.publish_metrics();
 }
 
@@ -244,14 +246,31 @@ bool runtime_impl::try_drive(worker& w, clock::time_point limit) {
   driver_scope scope{driver_busy_, w};
   if (!w.park.begin_driver_park())
     return true; // notified meanwhile: do not block
+  if (timers_) {
+    // Publish the wake-up time first, then look at the timers: a timer armed concurrently is
+    // either seen here or sees a wake-up time later than its deadline and interrupts us (both
+    // seq_cst; see timer_armed).
+    driver_wakes_at_.store(limit.time_since_epoch().count(), std::memory_order_seq_cst);
+    clock::time_point next = timers_->next_timer_deadline();
+    if (next < limit) {
+      limit = next;
+      driver_wakes_at_.store(limit.time_since_epoch().count(), std::memory_order_seq_cst);
+    }
+  }
   auto usec = std::chrono::duration_cast<std::chrono::microseconds>(limit - clock::now()).count();
   boost::system::error_code ec;
   w.in_driver = true;
   ++w.stats.reactor_waits;
-  // Asio's wait_one needs a positive timeout (a negative one makes a bogus timespec).
+  // Asio's wait_one needs a positive timeout (a negative one makes a bogus timespec). Asio
+  // rounds it up to whole milliseconds, so a timer is never fired early by this wait.
   asio_scheduler_.wait_one(std::max<long>(1, static_cast<long>(usec)), ec);
   asio_scheduler_.poll(ec);
+  w.in_driver = false;
+  driver_wakes_at_.store(clock::time_point::min().time_since_epoch().count(),
+                         std::memory_order_seq_cst);
   w.park.end_driver_park();
+  if (timers_)
+    timers_->fire_due_timers(-1);
   return true;
 }
 

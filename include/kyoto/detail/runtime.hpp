@@ -36,6 +36,29 @@ enum class schedule_hint {
 
 class runtime_impl;
 
+/// How a timer service joins the worker loop (implemented by kyoto's timer service).
+///
+/// Protocol: the worker that blocks in the reactor sleeps no later than next_timer_deadline(),
+/// and calls fire_due_timers(-1) when it wakes; every busy worker calls fire_due_timers(its
+/// index) at each maintenance point. Both are called on a worker thread, outside Asio's
+/// scheduler, with no scheduler lock held. A timer armed from any thread calls
+/// runtime::timer_armed(deadline), which interrupts the reactor if the driver would otherwise
+/// sleep past it.
+class timer_hooks {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  /// The earliest deadline of any armed timer, or time_point::max() when there is none.
+  virtual time_point next_timer_deadline() noexcept = 0;
+
+  /// Completes the timers that are due: those owned by worker `worker_index`, or all of them
+  /// when it is -1. Completions are scheduled, never run inline.
+  virtual void fire_due_timers(int worker_index) noexcept = 0;
+
+ protected:
+  ~timer_hooks() = default;
+};
+
 /// The bits of kyoto::context::basic_executor_type's Bits parameter and bits_ member.
 struct executor_bits {
   static constexpr unsigned int blocking_never = 1;
@@ -91,8 +114,14 @@ class runtime {
   const context_options& options() const noexcept;
   runtime_metrics metrics() const;
 
-  /// Wakes the reactor if a worker is blocked in it (used by the timer driver).
+  /// Wakes the reactor if a worker is blocked in it.
   void interrupt_reactor() noexcept;
+
+  /// Installs the timer service's hooks (once, before any thread runs the context).
+  void set_timer_hooks(timer_hooks* hooks) noexcept;
+
+  /// A timer was armed for `deadline`: wakes the reactor if it would sleep past it.
+  void timer_armed(std::chrono::steady_clock::time_point deadline) noexcept;
 
  private:
   std::unique_ptr<runtime_impl> impl_;
