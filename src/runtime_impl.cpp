@@ -76,8 +76,9 @@ void runtime_impl::schedule_local(worker& w, operation* op, schedule_hint hint) 
     push_local(w, op);
   }
   // While the worker is inside the reactor it is parked; it wakes a peer itself when it comes
-  // back with more work than it can run (worker_loop.cpp, park).
-  if (should_notify && !w.in_driver)
+  // back with more work than it can run (worker_loop.cpp, park). With one slot there is no
+  // peer, and the caller is the one worker.
+  if (should_notify && !w.in_driver && workers_.size() > 1)
     notify_parked();
 }
 

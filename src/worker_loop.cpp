@@ -161,36 +161,24 @@ void runtime_impl::end_search(worker& w) noexcept {
 }
 
 void runtime_impl::maintenance(worker& w) {
-  // Keep I/O moving while every worker is busy: a non-blocking look at the reactor, if no one
-  // else is driving it.
-  if (!driver_busy_.exchange(true, std::memory_order_acquire)) {
-    driver_scope scope{driver_busy_, w};
-    poll_reactor(w);
-  }
+  // Keep I/O moving while every worker is busy: a non-blocking look at the reactor, unless
+  // another worker is in it already.
+  poll_reactor(w);
   if (timers_)
     timers_->fire_due_timers(static_cast<int>(w.index));
   w.publish_metrics();
 }
 
 std::size_t runtime_impl::poll_reactor(worker& w) {
-  // Caller holds the driver, or runs poll() (where holding it is tried here).
-  bool took_driver = false;
-  if (!w.in_driver) {
-    if (driver_busy_.exchange(true, std::memory_order_acquire))
-      return 0; // another worker is in the reactor; it handles the events
-    took_driver = true;
-  }
+  // Only the driver calls into Asio's scheduler; if another worker is in the reactor, it
+  // handles the events.
+  if (driver_busy_.exchange(true, std::memory_order_acquire))
+    return 0;
+  driver_scope scope{driver_busy_, w};
   boost::system::error_code ec;
   w.in_driver = true;
   ++w.stats.reactor_polls;
-  std::size_t n = 0;
-  if (took_driver) {
-    driver_scope scope{driver_busy_, w};
-    n = asio_scheduler_.poll(ec);
-  } else {
-    n = asio_scheduler_.poll(ec);
-  }
-  return n;
+  return asio_scheduler_.poll(ec);
 }
 
 void runtime_impl::park(worker& w, clock::time_point deadline) {
