@@ -67,7 +67,11 @@ class runtime_impl {
   const context_options& options() const noexcept { return options_; }
   runtime_metrics metrics() const;
   void interrupt_reactor() noexcept { reactor_.interrupt(); }
-  void set_timer_hooks(timer_hooks* hooks) noexcept { timers_ = hooks; }
+  void set_timer_hooks(timer_hooks* hooks) noexcept {
+    // release: pairs with the workers' acquire loads in timer_hooks_(); the service is fully
+    // built before workers can call it.
+    timers_.store(hooks, std::memory_order_release);
+  }
   void timer_armed(clock::time_point deadline) noexcept;
 
  private:
@@ -124,8 +128,8 @@ class runtime_impl {
   std::mutex slots_mutex_;
   // Which worker slots a thread holds.
   std::vector<bool> claimed_;
-  // The timer service's hooks, or null.
-  timer_hooks* timers_ = nullptr;
+  // The timer service's hooks, or null. Installed lazily, when the first timer is created.
+  std::atomic<timer_hooks*> timers_{nullptr};
   // When the worker blocked in the reactor will wake up by itself (clock ticks since the
   // epoch); the minimum when no worker is blocked there.
   std::atomic<clock::rep> driver_wakes_at_{clock::time_point::min().time_since_epoch().count()};

@@ -164,8 +164,8 @@ void runtime_impl::maintenance(worker& w) {
   // Keep I/O moving while every worker is busy: a non-blocking look at the reactor, unless
   // another worker is in it already.
   poll_reactor(w);
-  if (timers_)
-    timers_->fire_due_timers(static_cast<int>(w.index));
+  if (timer_hooks* timers = timers_.load(std::memory_order_acquire))
+    timers->fire_due_timers(static_cast<int>(w.index));
   w.publish_metrics();
 }
 
@@ -234,12 +234,13 @@ bool runtime_impl::try_drive(worker& w, clock::time_point limit) {
   driver_scope scope{driver_busy_, w};
   if (!w.park.begin_driver_park())
     return true; // notified meanwhile: do not block
-  if (timers_) {
+  timer_hooks* timers = timers_.load(std::memory_order_acquire);
+  if (timers) {
     // Publish the wake-up time first, then look at the timers: a timer armed concurrently is
     // either seen here or sees a wake-up time later than its deadline and interrupts us (both
     // seq_cst; see timer_armed).
     driver_wakes_at_.store(limit.time_since_epoch().count(), std::memory_order_seq_cst);
-    clock::time_point next = timers_->next_timer_deadline();
+    clock::time_point next = timers->next_timer_deadline();
     if (next < limit) {
       limit = next;
       driver_wakes_at_.store(limit.time_since_epoch().count(), std::memory_order_seq_cst);
@@ -257,8 +258,8 @@ bool runtime_impl::try_drive(worker& w, clock::time_point limit) {
   driver_wakes_at_.store(clock::time_point::min().time_since_epoch().count(),
                          std::memory_order_seq_cst);
   w.park.end_driver_park();
-  if (timers_)
-    timers_->fire_due_timers(-1);
+  if (timers)
+    timers->fire_due_timers(-1);
   return true;
 }
 

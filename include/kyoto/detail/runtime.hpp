@@ -117,7 +117,7 @@ class runtime {
   /// Wakes the reactor if a worker is blocked in it.
   void interrupt_reactor() noexcept;
 
-  /// Installs the timer service's hooks (once, before any thread runs the context).
+  /// Installs the timer service's hooks (once; may be called while workers run).
   void set_timer_hooks(timer_hooks* hooks) noexcept;
 
   /// A timer was armed for `deadline`: wakes the reactor if it would sleep past it.
