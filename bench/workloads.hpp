@@ -1,0 +1,28 @@
+// bench/workloads.hpp
+//
+// The registry of workloads, in report order. To add one: write bench/workloads/<name>.hpp
+// (see bench/workload.hpp for the interface) and add it to the list below.
+
+#ifndef KYOTO_BENCH_WORKLOADS_HPP
+#define KYOTO_BENCH_WORKLOADS_HPP
+
+#include "type_list.hpp"
+#include "workloads/chained_spawn.hpp"
+#include "workloads/imbalanced.hpp"
+#include "workloads/ping_pong.hpp"
+#include "workloads/spawn_inside.hpp"
+#include "workloads/spawn_outside_busy.hpp"
+#include "workloads/spawn_outside_idle.hpp"
+#include "workloads/timer_arm_cancel.hpp"
+#include "workloads/yield_many.hpp"
+
+namespace kyoto_bench {
+
+using all_workloads =
+    type_list<spawn_inside, spawn_outside_idle, spawn_outside_busy, yield_many, chained_spawn,
+              ping_pong, imbalanced_handout, imbalanced_local, timer_arm_cancel<1'000>,
+              timer_arm_cancel<100'000>, timer_arm_cancel<1'000'000>>;
+
+} // namespace kyoto_bench
+
+#endif // KYOTO_BENCH_WORKLOADS_HPP

@@ -1,0 +1,12 @@
+# Conformance: kyoto::context against the documented behaviour of boost::asio::io_context. Every
+# test body runs on both context types (see conformance/conformance_support.hpp).
+option(KYOTO_CONFORMANCE_ASIO_ONLY
+       "Run the conformance test bodies on boost::asio::io_context only (to check the tests)" OFF)
+
+foreach(concept context executor strand coroutine)
+  kyoto_add_test(conformance_${concept}_test conformance/${concept}_test.cpp
+                 LABELS conformance concurrency TIMEOUT 120)
+  if(KYOTO_CONFORMANCE_ASIO_ONLY)
+    target_compile_definitions(conformance_${concept}_test PRIVATE KYOTO_CONFORMANCE_ASIO_ONLY=1)
+  endif()
+endforeach()

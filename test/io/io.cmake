@@ -1,0 +1,6 @@
+# I/O on a context: sockets, timers, signals, descriptors and coroutines, on kyoto::context and
+# (as the reference) boost::asio::io_context.
+kyoto_add_test(tcp_test io/tcp_test.cpp LABELS io concurrency TIMEOUT 120)
+kyoto_add_test(misc_io_test io/misc_io_test.cpp LABELS io concurrency TIMEOUT 120)
+kyoto_add_test(coroutine_io_test io/coroutine_io_test.cpp LABELS io concurrency TIMEOUT 120)
+kyoto_add_test(threads_test io/threads_test.cpp LABELS io concurrency TIMEOUT 120)
