@@ -18,11 +18,8 @@
 
 namespace kyoto_bench {
 
-using all_systems = type_list<
-#ifndef KYOTO_BENCH_WITHOUT_KYOTO
-    kyoto_system,
-#endif
-    io_context_system, io_context_pool_system, thread_pool_system>;
+using all_systems =
+    type_list<kyoto_system, io_context_system, io_context_pool_system, thread_pool_system>;
 
 } // namespace kyoto_bench
 

@@ -13,6 +13,7 @@
 #include "workloads/spawn_inside.hpp"
 #include "workloads/spawn_outside_busy.hpp"
 #include "workloads/spawn_outside_idle.hpp"
+#include "workloads/tcp_echo.hpp"
 #include "workloads/timer_arm_cancel.hpp"
 #include "workloads/yield_many.hpp"
 
@@ -21,7 +22,7 @@ namespace kyoto_bench {
 using all_workloads =
     type_list<spawn_inside, spawn_outside_idle, spawn_outside_busy, yield_many, chained_spawn,
               ping_pong, imbalanced_handout, imbalanced_local, timer_arm_cancel<1'000>,
-              timer_arm_cancel<100'000>, timer_arm_cancel<1'000'000>>;
+              timer_arm_cancel<100'000>, timer_arm_cancel<1'000'000>, tcp_echo>;
 
 } // namespace kyoto_bench
 
