@@ -10,3 +10,9 @@ foreach(concept context executor strand coroutine)
     target_compile_definitions(conformance_${concept}_test PRIVATE KYOTO_CONFORMANCE_ASIO_ONLY=1)
   endif()
 endforeach()
+
+# Stackful coroutines: not under ThreadSanitizer, which cannot follow Boost.Context's stack switches.
+kyoto_add_test(conformance_stackful_test conformance/stackful_test.cpp LABELS conformance TIMEOUT 120)
+if(KYOTO_CONFORMANCE_ASIO_ONLY)
+  target_compile_definitions(conformance_stackful_test PRIVATE KYOTO_CONFORMANCE_ASIO_ONLY=1)
+endif()

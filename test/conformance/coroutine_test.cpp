@@ -1,7 +1,7 @@
 // Conformance tests of Asio's coroutine facilities on kyoto::context: co_spawn of awaitables
-// (use_future, completion handlers, exceptions), co_await of asio::post, stackful asio::spawn
-// with yield_context, and any_io_executor holding the context's executor. Every template body
-// runs on kyoto::context and on io_context (the reference).
+// (use_future, completion handlers, exceptions), co_await of asio::post, and any_io_executor
+// holding the context's executor. Every template body runs on kyoto::context and on io_context
+// (the reference). Stackful asio::spawn is in stackful_test.cpp.
 
 #include <kyoto/context.hpp>
 
@@ -16,7 +16,6 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
@@ -172,79 +171,6 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(unfinished_coroutines_are_destroyed_with_the_conte
   }
   BOOST_TEST(c.live == 0);
   BOOST_TEST(c.runs == 0);
-}
-
-// --- asio::spawn (stackful, Boost.Context) ---
-
-BOOST_AUTO_TEST_CASE_TEMPLATE(spawn_with_yield_context, Context, context_types) {
-  Context ctx{2};
-  std::atomic<int> strays{0};
-  auto guard = asio::make_work_guard(ctx);
-  runner<Context> r(ctx, 2);
-  auto value = asio::spawn(
-      ctx,
-      [&](asio::yield_context yield) {
-        for (int i = 0; i < 10; ++i) {
-          asio::post(yield);
-          if (!in_context<Context>(yield.get_executor()))
-            strays.fetch_add(1);
-        }
-        asio::post(ctx, yield);
-        asio::dispatch(yield);
-        if (!in_context<Context>(yield.get_executor()))
-          strays.fetch_add(1);
-        return 7;
-      },
-      asio::use_future);
-  auto error = asio::spawn(
-      ctx,
-      [](asio::yield_context yield) -> int {
-        asio::post(yield);
-        throw std::out_of_range("stackful failure");
-      },
-      asio::use_future);
-  BOOST_TEST_REQUIRE((value.wait_for(patience) == std::future_status::ready));
-  BOOST_TEST(value.get() == 7);
-  BOOST_TEST_REQUIRE((error.wait_for(patience) == std::future_status::ready));
-  BOOST_CHECK_THROW(error.get(), std::out_of_range);
-  guard.reset();
-  BOOST_TEST(r.wait());
-  BOOST_TEST(r.errors().empty());
-  BOOST_TEST(strays == 0);
-}
-
-BOOST_AUTO_TEST_CASE_TEMPLATE(spawn_with_a_completion_handler, Context, context_types) {
-  Context ctx{1};
-  int value = 0;
-  std::exception_ptr value_error, error;
-  bool error_done = false;
-  asio::any_io_executor ex = ctx.get_executor();
-  asio::spawn(
-      ex,
-      [](asio::yield_context yield) {
-        asio::post(yield);
-        return 3;
-      },
-      [&](std::exception_ptr e, int v) {
-        value_error = e;
-        value = v;
-      });
-  asio::spawn(
-      ex,
-      [](asio::yield_context yield) {
-        asio::post(yield);
-        throw std::length_error("stackful failure");
-      },
-      [&](std::exception_ptr e) {
-        error = e;
-        error_done = true;
-      });
-  BOOST_CHECK_NO_THROW(ctx.run());
-  BOOST_TEST(!value_error);
-  BOOST_TEST(value == 3);
-  BOOST_TEST(error_done);
-  BOOST_TEST_REQUIRE(static_cast<bool>(error));
-  BOOST_CHECK_THROW(std::rethrow_exception(error), std::length_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

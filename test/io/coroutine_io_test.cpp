@@ -1,6 +1,6 @@
 // Coroutines doing I/O on a context: co_spawn with use_awaitable (an echo server and clients),
-// asio::spawn with yield_context (a timer wait and a socket read), and use_future from a thread
-// that does not run the context. Every body runs on kyoto::context and on
+// and use_future from a thread that does not run the context (asio::spawn is in
+// stackful_io_test.cpp). Every body runs on kyoto::context and on
 // boost::asio::io_context (see io_support.hpp).
 
 #include <kyoto/context.hpp>
@@ -13,7 +13,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -110,50 +109,6 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(co_spawn_echo, Context, io_context_types) {
     BOOST_CHECK(!errors[static_cast<std::size_t>(i)]);
     BOOST_CHECK_EQUAL(totals[static_cast<std::size_t>(i)], expected);
   }
-  BOOST_CHECK(run.all_runners(handlers.ids()));
-}
-
-// asio::spawn (stackful): a timer wait, then a socket read that the peer satisfies, then a read
-// that ends with an error code through yield[ec].
-BOOST_AUTO_TEST_CASE_TEMPLATE(spawn_timer_and_read, Context, io_context_types) {
-  auto ctx = make_context<Context>(2);
-  asio::io_context peer_ctx;
-  auto socket_peer = make_connected_pair(ctx->get_executor(), peer_ctx.get_executor());
-  auto& socket = socket_peer.first;
-  auto& peer = socket_peer.second;
-  thread_recorder handlers;
-
-  std::chrono::steady_clock::duration waited{};
-  std::string got;
-  error_code eof_ec;
-  std::exception_ptr error;
-  asio::spawn(
-      *ctx,
-      [&](asio::yield_context yield) {
-        handlers.record();
-        asio::steady_timer timer(yield.get_executor(), 30ms);
-        const auto start = std::chrono::steady_clock::now();
-        timer.async_wait(yield);
-        waited = std::chrono::steady_clock::now() - start;
-        handlers.record();
-        // The peer writes only after the timer fired, so this read really waits.
-        asio::write(peer, asio::buffer("stackful", 8));
-        std::array<char, 8> buf{};
-        std::size_t n = asio::async_read(socket, asio::buffer(buf), yield);
-        handlers.record();
-        got.assign(buf.data(), n);
-        peer.shutdown(tcp::socket::shutdown_send);
-        asio::async_read(socket, asio::buffer(buf), yield[eof_ec]);
-        handlers.record();
-      },
-      [&](std::exception_ptr e) { error = e; });
-
-  runner<Context> run(*ctx, 2);
-  BOOST_REQUIRE(run.wait());
-  BOOST_CHECK(!error);
-  BOOST_CHECK(waited >= 30ms);
-  BOOST_CHECK_EQUAL(got, "stackful");
-  BOOST_CHECK(eof_ec == asio::error::eof);
   BOOST_CHECK(run.all_runners(handlers.ids()));
 }
 

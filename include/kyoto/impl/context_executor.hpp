@@ -22,7 +22,6 @@
 
 #include <kyoto/detail/function_op.hpp>
 
-#include <boost/asio/detail/fenced_block.hpp>
 #include <boost/asio/execution.hpp>
 #include <boost/asio/is_executor.hpp>
 
@@ -203,10 +202,11 @@ class context::basic_executor_type : private detail::executor_bits {
     std::swap(bits_, other.bits_);
   }
 
+  // Runs on the calling thread, which is already one of the context's workers: no fence is
+  // needed (io_context's fenced_block here predates C++11 atomics).
   template <typename Function>
   static void run_inline(Function&& f) {
     std::decay_t<Function> tmp(std::forward<Function>(f));
-    boost::asio::detail::fenced_block b(boost::asio::detail::fenced_block::full);
     std::move(tmp)();
   }
 
