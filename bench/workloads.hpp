@@ -15,6 +15,8 @@
 #include "workloads/spawn_outside_idle.hpp"
 #include "workloads/tcp_echo.hpp"
 #include "workloads/timer_arm_cancel.hpp"
+#include "workloads/timer_fire.hpp"
+#include "workloads/timer_kyoto_arm_cancel.hpp"
 #include "workloads/yield_many.hpp"
 
 namespace kyoto_bench {
@@ -22,7 +24,9 @@ namespace kyoto_bench {
 using all_workloads =
     type_list<spawn_inside, spawn_outside_idle, spawn_outside_busy, yield_many, chained_spawn,
               ping_pong, imbalanced_handout, imbalanced_local, timer_arm_cancel<1'000>,
-              timer_arm_cancel<100'000>, timer_arm_cancel<1'000'000>, tcp_echo>;
+              timer_arm_cancel<100'000>, timer_arm_cancel<1'000'000>, timer_kyoto_arm_cancel<1'000>,
+              timer_kyoto_arm_cancel<100'000>, timer_kyoto_arm_cancel<1'000'000>, timer_fire,
+              tcp_echo>;
 
 } // namespace kyoto_bench
 

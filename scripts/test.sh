@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # scripts/test.sh: Kyoto's test command (what CI runs, via .ci/run).
 #
-#   bash scripts/test.sh [--quick] [--jobs N] [--build-root DIR] [--only release|tsan|asan]
+#   bash scripts/test.sh [--quick] [--jobs N] [--build-root DIR] [--only release|tsan|asan|fuzz]
 #
-# Builds and tests three configurations, each a CMake preset of CMakePresets.json:
+# Builds and tests four configurations, each a CMake preset of CMakePresets.json:
 #   release  g++ Release, warnings are errors          ctest: the whole suite
 #   tsan     g++ ThreadSanitizer, RelWithDebInfo        ctest -L concurrency
-#   asan     clang++ ASan+UBSan, RelWithDebInfo, also   ctest -LE install (the whole suite, and
-#            the libFuzzer targets (test/fuzz/)                            the 'fuzz' label)
+#   asan     g++ ASan+UBSan, RelWithDebInfo             ctest -LE install (the whole suite)
+#   fuzz     clang++ ASan+UBSan, only the libFuzzer     ctest -L fuzz
+#            targets (test/fuzz/)
 # --quick runs the release build only. Build trees go to <repo>/build/<preset> (or --build-root).
 # As root on Debian/Ubuntu, the packages it needs are installed with apt-get when missing.
 # Sanitizer options come from TSAN_OPTIONS / ASAN_OPTIONS / UBSAN_OPTIONS when set.
@@ -63,8 +64,8 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || die "--jobs wants a positive number, not '$jobs'"
 case $only in
-"" | release | tsan | asan) ;;
-*) die "--only wants release, tsan or asan, not '$only'" ;;
+"" | release | tsan | asan | fuzz) ;;
+*) die "--only wants release, tsan, asan or fuzz, not '$only'" ;;
 esac
 
 if [[ -n $only ]]; then
@@ -72,7 +73,7 @@ if [[ -n $only ]]; then
 elif [[ $quick == 1 ]]; then
   presets=(release)
 else
-  presets=(release tsan asan)
+  presets=(release tsan asan fuzz)
 fi
 
 # ---- packages ------------------------------------------------------------------------------
@@ -83,8 +84,8 @@ installed() {
 
 ensure_packages() {
   local wanted=(g++ cmake ninja-build libboost1.81-all-dev ccache)
-  if [[ " ${presets[*]} " == *" asan "* ]]; then
-    # clang++ builds the ASan+UBSan tree; libclang-rt holds its sanitizer and libFuzzer runtimes.
+  if [[ " ${presets[*]} " == *" fuzz "* ]]; then
+    # clang++ builds the fuzz tree; libclang-rt holds its sanitizer and libFuzzer runtimes.
     wanted+=(clang libclang-rt-14-dev)
   fi
   if ! command -v dpkg-query >/dev/null; then
@@ -136,6 +137,7 @@ ctest_filter() {
   release) ;;
   tsan) echo "-L concurrency -LE install" ;;
   asan) echo "-LE install" ;;
+  fuzz) echo "-L fuzz" ;;
   esac
 }
 
@@ -197,7 +199,7 @@ run_preset() {
 
   echo "==== $preset: build"
   local targets=()
-  if [[ $preset == tsan ]]; then
+  if [[ $preset == tsan || $preset == fuzz ]]; then
     # Only the tests that this build runs; the release build compiles everything else.
     mapfile -t targets < <(test_targets "$dir" "$filter")
   fi

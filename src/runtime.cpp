@@ -23,7 +23,7 @@ bool runtime::running_in_this_thread() const noexcept {
 
 bool runtime::can_run_inline() const noexcept {
   worker* w = impl_->current_worker();
-  return w && !w->in_driver;
+  return w && !w->in_asio;
 }
 
 int runtime::current_worker_index() const noexcept {
@@ -81,6 +81,14 @@ const context_options& runtime::options() const noexcept {
 runtime_metrics runtime::metrics() const {
   return impl_->metrics();
 }
+void runtime::set_timer_hooks(timer_hooks* hooks) noexcept {
+  impl_->set_timer_hooks(hooks);
+}
+
+void runtime::timer_armed(std::chrono::steady_clock::time_point deadline) noexcept {
+  impl_->timer_armed(deadline);
+}
+
 void runtime::interrupt_reactor() noexcept {
   impl_->interrupt_reactor();
 }

@@ -75,10 +75,10 @@ void runtime_impl::schedule_local(worker& w, operation* op, schedule_hint hint) 
   } else {
     push_local(w, op);
   }
-  // While the worker is inside the reactor it is parked; it wakes a peer itself when it comes
-  // back with more work than it can run (worker_loop.cpp, park). With one slot there is no
-  // peer, and the caller is the one worker.
-  if (should_notify && !w.in_driver && workers_.size() > 1)
+  // A parked worker (here: one blocked in the reactor that receives completions) wakes a peer
+  // itself when it comes back with more work than it can run (worker_loop.cpp, park). With one
+  // slot there is no peer, and the caller is the one worker.
+  if (should_notify && !w.parked && workers_.size() > 1)
     notify_parked();
 }
 
@@ -208,6 +208,9 @@ worker& runtime_impl::claim_slot() {
 }
 
 void runtime_impl::release_slot(worker& w) noexcept {
+  // A handler that threw may have left immediate completions on this thread's Asio frame.
+  complete_private_asio_ops(w);
+  w.asio_frame = nullptr;
   // Hand the operations this slot still holds to the injection queue, where any thread that
   // runs the context later finds them (io_context keeps queued handlers across run() calls).
   std::array<operation*, 64> batch;
@@ -232,7 +235,8 @@ void runtime_impl::release_slot(worker& w) noexcept {
   idle_.unpark_by_id(w.index);
   release_token(w);
   w.lifo_streak = 0;
-  w.in_driver = false;
+  w.in_asio = false;
+  w.parked = false;
   w.publish_metrics();
   if (moved)
     notify_parked();

@@ -98,6 +98,7 @@ class runtime_impl {
   operation* steal(worker& w) noexcept;
   void end_search(worker& w) noexcept;
   void maintenance(worker& w);
+  void complete_private_asio_ops(worker& w);
   std::size_t poll_reactor(worker& w);
   void park(worker& w, clock::time_point deadline);
   void park_once(worker& w, clock::time_point deadline);

@@ -17,12 +17,12 @@ namespace kyoto::detail {
 
 namespace {
 
-/// Releases the driver flag and the in_driver mark even when Asio throws.
+/// Releases the driver flag and the in_asio mark even when Asio throws.
 struct driver_scope {
   std::atomic<bool>& busy;
   worker& w;
   ~driver_scope() {
-    w.in_driver = false;
+    w.in_asio = false;
     // release: the next driver sees what this one did inside Asio's scheduler.
     busy.store(false, std::memory_order_release);
   }
@@ -46,9 +46,15 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
     return 0;
 
   worker& w = claim_slot();
+  // Asio's frame first (it queues this thread's immediate completions there, see
+  // asio_bridge.hpp), then the worker's own on top of it (Asio's allocator caches use the top).
+  asio_thread_info asio_frame;
+  asio_frame.private_outstanding_work = 0; // Asio leaves it uninitialised, and sets it per call
+  thread_identity::call_stack::context asio_context(&asio_scheduler_, asio_frame);
   worker_thread_info info(w);
   thread_identity::call_stack::context frame(&identity_, info);
-  slot_guard guard{*this, w};
+  w.asio_frame = &asio_frame;
+  slot_guard guard{*this, w}; // destroyed first: drains asio_frame while it still exists
   acquire_token(w);
 
   std::size_t count = 0;
@@ -58,6 +64,7 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
         end_search(w);
       ++w.stats.tasks_polled;
       op->complete(); // a handler's exception leaves through here; slot_guard cleans up
+      complete_private_asio_ops(w);
       ++count;
       if (only_one)
         break;
@@ -160,6 +167,20 @@ void runtime_impl::end_search(worker& w) noexcept {
     notify_parked();
 }
 
+void runtime_impl::complete_private_asio_ops(worker& w) {
+  asio_thread_info& frame = *w.asio_frame;
+  if (frame.private_op_queue.empty() && frame.private_outstanding_work == 0)
+    return;
+  // The completions' handlers are submitted to their executors from here: queue them (as from
+  // inside the reactor), never run them inline.
+  struct in_asio_scope {
+    worker& w;
+    bool previous = std::exchange(w.in_asio, true);
+    ~in_asio_scope() { w.in_asio = previous; }
+  } scope{w};
+  drain_private_completions(asio_scheduler_, frame);
+}
+
 void runtime_impl::maintenance(worker& w) {
   // Keep I/O moving while every worker is busy: a non-blocking look at the reactor, unless
   // another worker is in it already.
@@ -176,7 +197,7 @@ std::size_t runtime_impl::poll_reactor(worker& w) {
     return 0;
   driver_scope scope{driver_busy_, w};
   boost::system::error_code ec;
-  w.in_driver = true;
+  w.in_asio = true;
   ++w.stats.reactor_polls;
   return asio_scheduler_.poll(ec);
 }
@@ -186,6 +207,7 @@ void runtime_impl::park(worker& w, clock::time_point deadline) {
     return;
   bool last_searcher = idle_.transition_to_parked(w.index, w.is_searching);
   w.is_searching = false;
+  w.parked = true;
   if (last_searcher)
     notify_if_work_pending();
   ++w.stats.parks;
@@ -212,6 +234,7 @@ void runtime_impl::park(worker& w, clock::time_point deadline) {
     }
     release_token(w); // a spurious wake-up: back to sleep
   }
+  w.parked = false;
 
   // Back from the reactor with work in hand: wake a peer to steal it (and to take over the
   // reactor), so that one long handler here does not hold up the rest (tokio#4730).
@@ -248,13 +271,13 @@ bool runtime_impl::try_drive(worker& w, clock::time_point limit) {
   }
   auto usec = std::chrono::duration_cast<std::chrono::microseconds>(limit - clock::now()).count();
   boost::system::error_code ec;
-  w.in_driver = true;
+  w.in_asio = true;
   ++w.stats.reactor_waits;
   // Asio's wait_one needs a positive timeout (a negative one makes a bogus timespec). Asio
   // rounds it up to whole milliseconds, so a timer is never fired early by this wait.
   asio_scheduler_.wait_one(std::max<long>(1, static_cast<long>(usec)), ec);
   asio_scheduler_.poll(ec);
-  w.in_driver = false;
+  w.in_asio = false;
   driver_wakes_at_.store(clock::time_point::min().time_since_epoch().count(),
                          std::memory_order_seq_cst);
   w.park.end_driver_park();

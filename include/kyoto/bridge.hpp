@@ -7,7 +7,9 @@
 // executor (default: ex). Each wake posts one poll to ex (detail/future_op.hpp). Inside an
 // asio::awaitable: `int v = co_await kyoto::async_poll(ex, fut, asio::use_awaitable);`.
 //
-// Per-operation cancellation: not supported (the future runs until it finishes).
+// Per-operation cancellation: terminal. The future is destroyed (on ex, never during a poll) and
+// the operation completes with system_error(asio::error::operation_aborted). Whatever the future
+// had done before stays done (the meaning of terminal).
 // Thread safety: as Asio's initiating functions.
 
 #ifndef KYOTO_BRIDGE_HPP
@@ -29,8 +31,7 @@ namespace kyoto {
 template <typename Executor, future F, typename Token>
 auto async_poll(const Executor& ex, F&& f, Token&& token) {
   using T = future_output_t<std::decay_t<F>>;
-  using sig =
-      std::conditional_t<std::is_void_v<T>, void(std::exception_ptr), void(std::exception_ptr, T)>;
+  using sig = typename detail::join_signature<T>::type;
   return boost::asio::async_initiate<Token, sig>(
       [](auto handler, std::decay_t<F> fut, Executor e) {
         detail::future_op<std::decay_t<F>, decltype(handler), Executor>::start(

@@ -5,7 +5,7 @@
 //   auto h = kyoto::spawn(ctx, my_future);              // any kyoto::future
 //   auto h2 = kyoto::spawn(ctx, [] { return 42; });     // a plain callable, run once on a worker
 //   int v = kyoto::block_on(ctx, std::move(h2));        // from a thread that is not a worker
-//   co_await std::move(h).async_wait(asio::use_awaitable); // in an asio::awaitable coroutine
+//   int v2 = co_await h.join();                          // in an asio::awaitable coroutine
 //
 // A spawned task is one allocation (task header + future). Waking it allocates nothing. An
 // unfinished task counts as outstanding work, so ctx.run() does not return while it is pending
@@ -38,10 +38,12 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/system_executor.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
 #include <climits>
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -145,10 +147,31 @@ class join_handle {
         token, std::move(*this));
   }
 
+  /// Waits for the task as an Asio operation, taking the handle over (it is empty afterwards):
+  /// `T v = co_await h.join(asio::use_awaitable);` or `h.join(asio::deferred)`, a callback ...
+  /// Same completion as async_wait.
+  template <boost::asio::completion_token_for<signature> Token>
+  auto join(Token&& token) {
+    return std::move(*this).async_wait(std::forward<Token>(token));
+  }
+
+  /// In an asio::awaitable coroutine (any_io_executor): `T v = co_await h.join();`. The value,
+  /// or the task's exception rethrown in the coroutine (system_error(task_aborted) when it was
+  /// aborted).
+  ///
+  /// Per-operation cancellation (of join/async_wait): terminal. The wait completes with
+  /// system_error(asio::error::operation_aborted) and the task is detached (not aborted).
+  boost::asio::awaitable<T> join() {
+    return std::move(*this).async_wait(boost::asio::use_awaitable);
+  }
+
+  /// The task's id, as task_diagnostics() reports it; 0 when the handle is empty.
+  std::uint64_t id() const noexcept { return task_ ? task_->id() : 0; }
+
   // Note: no operator()(token), which would make `co_await std::move(h)` work through Asio's
   // async-operation await_transform: Boost 1.81's awaitable_async_op_handler for
   // void(std::exception_ptr, T) does not compile (`if (*result)`, asio/impl/awaitable.hpp).
-  // Write `co_await std::move(h).async_wait(asio::use_awaitable)`.
+  // Write `co_await h.join()` (or `h.join(asio::use_awaitable)`).
 
  private:
   template <typename F>

@@ -10,10 +10,10 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "Clang" AND NOT KYOTO_SANITIZE STREQUAL "thread
   target_compile_options(timer_wheel_fuzz PRIVATE -fsanitize=fuzzer,address,undefined
                                                   -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(timer_wheel_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
-  add_test(NAME timer_wheel_fuzz_short
+  add_test(NAME timer_wheel_fuzz
            COMMAND timer_wheel_fuzz -max_total_time=20 -seed=1 -max_len=4096 -print_final_stats=1)
 else()
   target_compile_definitions(timer_wheel_fuzz PRIVATE KYOTO_FUZZ_STANDALONE_MAIN)
-  add_test(NAME timer_wheel_fuzz_short COMMAND timer_wheel_fuzz 5)
+  add_test(NAME timer_wheel_fuzz COMMAND timer_wheel_fuzz 5)
 endif()
-set_tests_properties(timer_wheel_fuzz_short PROPERTIES LABELS fuzz TIMEOUT 120)
+set_tests_properties(timer_wheel_fuzz PROPERTIES LABELS fuzz TIMEOUT 120)

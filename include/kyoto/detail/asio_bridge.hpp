@@ -13,6 +13,15 @@
 // - detail::reactor::interrupt(): wakes a thread blocked in the reactor; latched.
 // - detail::thread_context::thread_call_stack: the per-thread stack through which Asio's
 //   recycling allocator finds the thread's memory cache; workers push themselves on it.
+// - Private completions: with concurrency hint 1 ("one thread"), an operation that completes
+//   at once (a speculative send, a cancelled timer) is queued on the calling thread's scheduler
+//   frame (scheduler_thread_info) instead of the locked scheduler queue plus a reactor
+//   interrupt. Each worker keeps such a frame below its own for as long as it holds a slot and
+//   drains it after every operation it runs (drain_private_completions), doing the work
+//   accounting that Asio's own run loop does per operation. The hint keeps every Asio lock on
+//   (only the special BOOST_ASIO_CONCURRENCY_HINT_* values turn locks off). From Asio 1.34
+//   (Boost 1.87) the hint lives in asio::config and is 0 here: the private path is then simply
+//   not taken, and completions go through the scheduler queue, which is slower but correct.
 
 #ifndef KYOTO_DETAIL_ASIO_BRIDGE_HPP
 #define KYOTO_DETAIL_ASIO_BRIDGE_HPP
@@ -24,6 +33,7 @@
 #include <boost/asio/detail/reactor.hpp>
 // clang-format on
 #include <boost/asio/detail/call_stack.hpp>
+#include <boost/asio/detail/scheduler_thread_info.hpp>
 #include <boost/asio/detail/thread_context.hpp>
 #include <boost/asio/detail/thread_info_base.hpp>
 #include <boost/asio/execution_context.hpp>
@@ -42,7 +52,7 @@ inline asio_scheduler& register_asio_scheduler(boost::asio::execution_context& c
 #if BOOST_ASIO_VERSION >= 103400
   std::unique_ptr<asio_scheduler> s(new asio_scheduler(ctx, false));
 #else
-  std::unique_ptr<asio_scheduler> s(new asio_scheduler(ctx, 0, false));
+  std::unique_ptr<asio_scheduler> s(new asio_scheduler(ctx, 1, false)); // 1: see above
 #endif
   boost::asio::add_service<asio_scheduler>(ctx, s.get());
   asio_scheduler& scheduler = *s.release();
@@ -54,6 +64,29 @@ inline asio_reactor& start_asio_reactor(boost::asio::execution_context& ctx) {
   asio_reactor& reactor = boost::asio::use_service<asio_reactor>(ctx);
   reactor.init_task();
   return reactor;
+}
+
+using asio_thread_info = boost::asio::detail::scheduler_thread_info;
+
+/// Completes the operations Asio queued on `frame` (see "Private completions" above) and
+/// settles their work count the way Asio's run loop does: an immediate completion counted
+/// itself in frame.private_outstanding_work, a deferred one in the scheduler's count; each
+/// completed operation consumes one unit. Returns how many were completed.
+inline std::size_t drain_private_completions(asio_scheduler& scheduler, asio_thread_info& frame) {
+  std::size_t completed = 0;
+  boost::system::error_code ec;
+  while (asio_scheduler::operation* op = frame.private_op_queue.front()) {
+    frame.private_op_queue.pop();
+    op->complete(&scheduler, ec, 0); // may queue more on this frame: the loop takes them too
+    ++completed;
+  }
+  long delta = frame.private_outstanding_work - static_cast<long>(completed);
+  frame.private_outstanding_work = 0;
+  for (; delta > 0; --delta)
+    scheduler.work_started();
+  for (; delta < 0; ++delta)
+    scheduler.work_finished(); // never reaches zero: register_asio_scheduler pins one unit
+  return completed;
 }
 
 /// Gives the scheduler access to Asio's per-thread call stack (a protected typedef).

@@ -12,6 +12,20 @@
 // outstanding work on its executor. If every waker is dropped without a wake, the op is
 // destroyed without calling the handler (as an abandoned Asio operation is).
 //
+// Per-operation cancellation: when the handler has a connected cancellation slot, a terminal
+// cancellation sets `cancel_requested_` and wakes the op; its next poll destroys the future
+// instead of polling it and completes with system_error(asio::error::operation_aborted). Only
+// the poller ever touches the future, so the emitter never races with a poll. The slot's
+// handler (the canceller) keeps only the op's storage alive (`shell_refs_`), not the op: the
+// handler owns the slot's signal in a coroutine, so a strong reference would be a cycle that
+// leaks an abandoned op. It wakes the op only if it can still take a strong reference (as
+// weak_ptr::lock does). The slot is cleared on the handler's executor just before the handler
+// runs (where Asio requires emit() and completion to be serialised).
+//
+// References: `refs_` (the starter or a runner, and every waker) owns the future and the
+// handler; when it reaches zero they are destroyed and one `shell_refs_` unit is dropped. The
+// canceller holds the other `shell_refs_` unit; the storage is freed when both are gone.
+//
 // Thread safety: wakers may be used from any thread.
 
 #ifndef KYOTO_DETAIL_FUTURE_OP_HPP
@@ -19,11 +33,15 @@
 
 #include <kyoto/future.hpp>
 
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/execution.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <atomic>
 #include <climits>
@@ -45,6 +63,11 @@ class future_op {
   /// Starts driving `f`: polls it once on the calling thread.
   static void start(Future f, Handler h, const Executor& ex) {
     auto* op = new future_op(std::move(f), std::move(h), ex);
+    auto slot = boost::asio::get_associated_cancellation_slot(*op->handler_);
+    if (slot.is_connected()) {
+      op->shell_refs_.fetch_add(1, std::memory_order_relaxed); // the canceller's
+      slot.template emplace<canceller>(op);
+    }
     op->state_.store(running, std::memory_order_relaxed);
     op->poll_once();
     op->release();
@@ -52,13 +75,34 @@ class future_op {
 
  private:
   future_op(Future f, Handler h, const Executor& ex)
-      : future_(std::move(f)), handler_(std::move(h)), ex_(ex),
+      : future_(std::move(f)), handler_(std::in_place, std::move(h)), ex_(ex),
         work_(boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked)) {}
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+
+  /// Takes a strong reference unless the count already reached zero.
+  bool try_add_ref() noexcept {
+    unsigned cur = refs_.load(std::memory_order_relaxed);
+    while (cur != 0)
+      if (refs_.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed))
+        return true;
+    return false;
+  }
+
   void release() noexcept {
-    // acq_rel: the last owner must see every other owner's writes before deleting.
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    // acq_rel: the last owner must see every other owner's writes before destroying.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1)
+      return;
+    state_.store(done, std::memory_order_relaxed);
+    future_.reset();
+    work_.reset();
+    handler_.reset(); // may destroy the canceller (its shell reference) when it owns the slot
+    release_shell();
+  }
+
+  void release_shell() noexcept {
+    // acq_rel: the last owner of the storage sees the other's writes before deleting.
+    if (shell_refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
       delete this;
   }
 
@@ -85,6 +129,25 @@ class future_op {
     }
   }
 
+  /// Installed in the handler's cancellation slot; holds one reference on the op.
+  struct canceller {
+    explicit canceller(future_op* op) noexcept : op_(op) {}
+    canceller(const canceller&) = delete;
+    canceller& operator=(const canceller&) = delete;
+    ~canceller() { op_->release_shell(); }
+    void operator()(boost::asio::cancellation_type type) {
+      if ((type & boost::asio::cancellation_type::terminal) == boost::asio::cancellation_type::none)
+        return;
+      // release: the poller's acquire load of the flag (after its running transition) sees it.
+      op_->cancel_requested_.store(true, std::memory_order_release);
+      if (op_->try_add_ref()) {
+        op_->schedule();
+        op_->release();
+      }
+    }
+    future_op* op_;
+  };
+
   struct runner {
     runner(future_op* op) noexcept : op_(op) {}
     runner(runner&& o) noexcept : op_(std::exchange(o.op_, nullptr)) {}
@@ -105,7 +168,11 @@ class future_op {
   void poll_once() {
     std::optional<std::conditional_t<std::is_void_v<output_type>, bool, output_type>> value;
     std::exception_ptr error;
-    {
+    // acquire: pairs with the canceller's release store.
+    if (cancel_requested_.load(std::memory_order_acquire)) {
+      error = std::make_exception_ptr(boost::system::system_error(
+          boost::asio::error::operation_aborted, "kyoto: the operation was cancelled"));
+    } else {
       union borrowed {
         explicit borrowed(future_op* p) : w(p, &vtable_) {}
         ~borrowed() {}
@@ -128,19 +195,25 @@ class future_op {
       // acq_rel: later wakes see `done` and do nothing.
       state_.store(done, std::memory_order_release);
       future_.reset();
-      auto work = std::move(work_);
-      work_.reset();
-      auto ex = boost::asio::get_associated_executor(handler_, ex_);
+      auto ex = boost::asio::get_associated_executor(*handler_, ex_);
+      // The slot is cleared where the handler runs, just before it runs (see the top).
       if constexpr (std::is_void_v<output_type>)
-        boost::asio::dispatch(ex,
-                              [h = std::move(handler_), error]() mutable { std::move(h)(error); });
+        boost::asio::dispatch(ex, [h = std::move(*handler_), error]() mutable {
+          boost::asio::get_associated_cancellation_slot(h).clear();
+          std::move(h)(error);
+        });
       else if (error)
-        boost::asio::dispatch(
-            ex, [h = std::move(handler_), error]() mutable { std::move(h)(error, output_type{}); });
+        boost::asio::dispatch(ex, [h = std::move(*handler_), error]() mutable {
+          boost::asio::get_associated_cancellation_slot(h).clear();
+          std::move(h)(error, output_type{});
+        });
       else
-        boost::asio::dispatch(ex, [h = std::move(handler_), v = std::move(*value)]() mutable {
+        boost::asio::dispatch(ex, [h = std::move(*handler_), v = std::move(*value)]() mutable {
+          boost::asio::get_associated_cancellation_slot(h).clear();
           std::move(h)(std::exception_ptr(), std::move(v));
         });
+      // The work ends once the handler was dispatched.
+      work_.reset();
       return;
     }
     unsigned cur = running;
@@ -168,12 +241,16 @@ class future_op {
 
   // References: the starter or a runner, and every waker.
   std::atomic<unsigned> refs_{1};
+  // Owners of the storage: the strong references together, and the canceller.
+  std::atomic<unsigned> shell_refs_{1};
   // idle / scheduled / running (| notified) / done.
   std::atomic<unsigned> state_{idle};
+  // Set by a terminal cancellation; the next poll drops the future.
+  std::atomic<bool> cancel_requested_{false};
   // The future until it is done.
   std::optional<Future> future_;
-  // The completion handler.
-  Handler handler_;
+  // The completion handler (moved out when it is dispatched; destroyed with the future).
+  std::optional<Handler> handler_;
   // Where the future is polled.
   Executor ex_;
   // Outstanding work on ex_ while the future is pending.

@@ -43,6 +43,8 @@ namespace kyoto {
 
 /// One task's counters, as reported by kyoto::task_diagnostics().
 struct task_info {
+  /// The task's id (unique within the process, never reused; join_handle::id()).
+  std::uint64_t id = 0;
   /// The future's type, as typeid(F).name() gives it.
   std::string type_name;
   /// Times the task was polled.
@@ -176,12 +178,16 @@ class task_header : public operation {
   /// This task's counters.
   task_info info() const;
 
+  /// The task's id: unique within the process, never reused.
+  std::uint64_t id() const noexcept { return id_; }
+
   /// The task's bytes beyond its future: sizeof(task_header).
   static constexpr std::size_t header_size() noexcept { return sizeof(task_header); }
 
  protected:
   task_header(const task_vtable* vtable, task_scheduler* scheduler) noexcept
-      : operation(&do_operation), vtable_(vtable), scheduler_(scheduler) {}
+      : operation(&do_operation), vtable_(vtable), scheduler_(scheduler),
+        id_(next_id_.fetch_add(1, std::memory_order_relaxed)) {}
   ~task_header() = default;
 
   /// Where the output lives: 0 future, 1 output, 2 consumed. Owned by whoever owns the task's
@@ -248,6 +254,10 @@ class task_header : public operation {
   std::atomic<std::uint32_t> self_wakes_{0};
   // The join handle's waker; ownership follows the join_waker bit.
   waker join_waker_;
+  // The task's id (immutable).
+  std::uint64_t id_;
+  // The next task id to hand out.
+  static inline std::atomic<std::uint64_t> next_id_{1};
 };
 
 /// The task being polled on this thread, to recognise a task that wakes itself.
@@ -397,6 +407,7 @@ inline void task_header::remote_abort() noexcept {
 
 inline task_info task_header::info() const {
   task_info i;
+  i.id = id_;
   i.type_name = vtable_->type_name;
   i.polls = polls_.load(std::memory_order_relaxed);
   i.wakes = wakes_.load(std::memory_order_relaxed);

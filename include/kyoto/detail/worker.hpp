@@ -59,8 +59,15 @@ struct alignas(64) worker {
   bool is_searching = false;
   // owner: whether the worker holds one unit of outstanding work for its local operations.
   bool has_work_token = false;
-  // owner: whether the worker is inside Asio's scheduler (poll/wait_one) right now.
-  bool in_driver = false;
+  // owner: whether the worker is inside Asio's scheduler (poll/wait_one) or completing Asio's
+  // private operations right now: functions submitted then are queued, never run inline.
+  bool in_asio = false;
+  // owner: whether the worker is parked (between announcing it in the idle set and leaving);
+  // work it schedules for itself then wakes no one, it runs the work itself when it returns.
+  bool parked = false;
+  // owner: the frame under which Asio queues this thread's immediate completions (valid while
+  // the slot is claimed).
+  asio_thread_info* asio_frame = nullptr;
   // owner: xorshift state.
   std::uint64_t rng_state;
   // owner: the counters, published at maintenance points.

@@ -1,0 +1,152 @@
+// kyoto/detail/timer_service.hpp
+//
+// The timer service of a kyoto::context: hierarchical timer wheels (timer_wheel.hpp) sharded per
+// worker, plugged into the worker loop through runtime::timer_hooks. doc/timers.md has the whole
+// design; this is its protocol.
+//
+// Shards. concurrency() + 1 shards, each a wheel, its own mutex and a cached lower bound on its
+// next expiration: shard i for worker slot i, the last one for threads that hold no worker slot.
+// A timer with no pending wait is in no shard; its first wait arms it in the shard of the
+// calling thread, and it stays there until no wait is pending (timer_state::shard_), so later
+// waits, cancels and per-operation cancellations from any thread lock that one shard. The
+// common path (a worker arming and cancelling its own timers) takes only its own uncontended
+// mutex: there is no global lock.
+//
+// Time. 1 tick = 1 ms since the service was created (epoch_). A deadline becomes the tick that
+// rounds it UP; a wheel is advanced to now rounded DOWN. An entry fires when the wheel reaches
+// its tick, so at a real time >= tick >= deadline: never early. Deadlines the wheel cannot hold
+// (beyond ~2.2 years, time_point::max()) are clamped by the wheel and re-armed, never dropped.
+//
+// Firing. fire_due_timers() locks a due shard, advances its wheel, moves every expired timer's
+// waits to a private list (clearing the timers' state), recomputes the shard's cached next
+// expiration, unlocks, and only then schedules each wait with runtime::schedule(op, fork). No
+// user code ever runs under a shard lock, nor inline in the driver. Cancelled waits are
+// scheduled the same way with operation_aborted.
+//
+// Reactor integration. Each shard caches next_due_, a lower bound on its wheel's next
+// expiration (lowered on insert, recomputed after each advance, left alone on remove: a stale
+// value only costs one early wake-up). next_timer_deadline() is the minimum over the shards. The
+// driver publishes its wake-up time, then reads the caches; an arming thread lowers the cache,
+// then calls runtime::timer_armed(deadline), which reads the wake-up time. Both sides are
+// seq_cst, so either the driver sees the new deadline or the arming thread sees the driver's
+// later wake-up time and interrupts the reactor.
+//
+// Thread safety: every member may be called from any thread, except shutdown() (the context's
+// shutdown, after run() calls returned). One timer_state must not be used by two of
+// start_wait/cancel/cancel_one/move at once (Asio's rule for one timer object); a cancellation
+// handler, and the firing, may run concurrently with any of them.
+//
+// Shutdown: every pending wait is taken out of the wheels and destroyed without being run (its
+// handler is destroyed, as Asio does; no operation_aborted). Waits started later are destroyed
+// by the (already shut down) runtime when they are scheduled.
+
+#ifndef KYOTO_DETAIL_TIMER_SERVICE_HPP
+#define KYOTO_DETAIL_TIMER_SERVICE_HPP
+
+#include <kyoto/detail/runtime.hpp>
+#include <kyoto/detail/timer_wait_op.hpp>
+#include <kyoto/detail/timer_wheel.hpp>
+
+#include <boost/asio/execution_context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+namespace kyoto {
+class context;
+}
+
+namespace kyoto::detail {
+
+class timer_service final
+    : public boost::asio::detail::execution_context_service_base<timer_service>,
+      public timer_hooks {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  /// Created by use_service<timer_service>(ctx) (see timer_for_context in kyoto_context_of.hpp);
+  /// `ctx` must be a kyoto::context, which the caller has checked. Installs itself as the
+  /// runtime's timer hooks.
+  explicit timer_service(boost::asio::execution_context& ctx);
+  ~timer_service();
+
+  /// Destroys every pending wait without running it.
+  void shutdown() override;
+
+  /// Starts `op` waiting on `t` until `deadline`. A deadline already reached (in ticks) completes
+  /// with success at once (scheduled, not run inline). Never throws.
+  void start_wait(timer_state& t, clock::time_point deadline, timer_wait_op* op) noexcept;
+
+  /// Cancels every pending wait of `t` (operation_aborted); returns how many.
+  std::size_t cancel(timer_state& t) noexcept;
+
+  /// Cancels the oldest pending wait of `t` (operation_aborted); returns 0 or 1.
+  std::size_t cancel_one(timer_state& t) noexcept;
+
+  /// Moves the pending waits of `from` to `to`, which must have none.
+  void move(timer_state& to, timer_state& from) noexcept;
+
+  /// Cancels the wait that `h` was installed for, if it is still pending.
+  void cancel_wait(timer_cancel_handler& h) noexcept;
+
+  /// The runtime this service schedules completions on.
+  runtime& scheduler() noexcept { return runtime_; }
+
+  // timer_hooks
+  clock::time_point next_timer_deadline() noexcept override;
+  void fire_due_timers(int worker_index) noexcept override;
+
+ private:
+  static constexpr std::uint64_t no_tick = ~std::uint64_t{0};
+
+  // One wheel with its lock; aligned so that two shards never share a cache line.
+  struct alignas(64) shard {
+    // Serialises every access to wheel_ and to the timers and waits armed in it.
+    std::mutex mutex_;
+    // The timers armed by threads that map to this shard.
+    timer_wheel wheel_;
+    // A lower bound on wheel_'s next expiration in ticks (no_tick when empty).
+    std::atomic<std::uint64_t> next_due_{no_tick};
+  };
+
+  // The shard for a timer first armed by the calling thread.
+  int home_shard() const noexcept;
+  // The deadline's tick, rounded up.
+  std::uint64_t to_tick(clock::time_point t) const noexcept;
+  // The current tick, rounded down.
+  std::uint64_t now_tick() const noexcept;
+  // The time at which tick `tick` starts.
+  clock::time_point tick_time(std::uint64_t tick) const noexcept;
+  // Locks `s` (or only tries, when `try_only`) and fires what is due at `now`.
+  void fire_shard(shard& s, std::uint64_t now, bool try_only) noexcept;
+  // Detaches `op` from its timer and from its cancellation handler (caller holds the lock).
+  static void detach(timer_wait_op* op) noexcept;
+  // Unlinks every wait of `t` (under its shard's lock) and appends them to [head, tail).
+  static void take_waits(timer_state& t, timer_wait_op*& head, timer_wait_op*& tail) noexcept;
+  // Schedules every wait of the list with `ec`.
+  void schedule_all(timer_wait_op* head, const boost::system::error_code& ec) noexcept;
+
+  // The scheduler of the owning context.
+  runtime& runtime_;
+  // Tick 0.
+  clock::time_point epoch_;
+  // The number of shards: concurrency() + 1.
+  std::size_t shard_count_;
+  // The shards; index shard_count_ - 1 is for threads without a worker slot.
+  std::unique_ptr<shard[]> shards_;
+};
+
+inline void timer_cancel_handler::operator()(boost::asio::cancellation_type_t type) {
+  using boost::asio::cancellation_type;
+  if ((type & (cancellation_type::terminal | cancellation_type::partial |
+               cancellation_type::total)) != cancellation_type::none)
+    service_->cancel_wait(*this);
+}
+
+} // namespace kyoto::detail
+
+#endif // KYOTO_DETAIL_TIMER_SERVICE_HPP

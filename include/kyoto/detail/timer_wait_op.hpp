@@ -1,0 +1,135 @@
+// kyoto/detail/timer_wait_op.hpp
+//
+// The pieces a pending timer wait is made of:
+// - timer_state: what a timer object embeds; the wheel entry plus the list of its pending waits
+//   and the index of the wheel (shard) that holds it;
+// - timer_wait_op: one async_wait, a kyoto operation that carries the error code to deliver;
+// - timer_wait_handler_op<Handler, IoExecutor>: the typed operation that owns the handler and
+//   its outstanding work, and completes it the way Asio's wait_handler does;
+// - timer_cancel_handler: what async_wait installs in the handler's cancellation slot.
+//
+// Protocol (see timer_service.hpp for the locking): every field below except
+// timer_state::shard_ is read and written only under the mutex of the shard that holds the
+// timer. shard_ is written only under that mutex too, but read without it to find which mutex
+// to take; the reader re-checks it once it holds the mutex. A pending op is referenced only from
+// its timer's list; it is unlinked under the lock before it is scheduled or destroyed, and only
+// then freed (by completing it), so a cancellation handler that still holds its address finds
+// it through its own `op_` field, which is cleared under the same lock.
+
+#ifndef KYOTO_DETAIL_TIMER_WAIT_OP_HPP
+#define KYOTO_DETAIL_TIMER_WAIT_OP_HPP
+
+#include <kyoto/detail/operation.hpp>
+#include <kyoto/detail/timer_wheel_entry.hpp>
+
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/detail/bind_handler.hpp>
+#include <boost/asio/detail/fenced_block.hpp>
+#include <boost/asio/detail/handler_alloc_helpers.hpp>
+#include <boost/asio/detail/handler_work.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <atomic>
+#include <memory>
+#include <utility>
+
+namespace kyoto::detail {
+
+class timer_service;
+class timer_wait_op;
+
+/// The per-timer state the service links into a wheel. Embedded in each timer object; it must
+/// not be moved while waits are pending (the service moves its contents instead).
+struct timer_state : timer_entry {
+  timer_state() noexcept = default;
+  timer_state(const timer_state&) = delete;
+  timer_state& operator=(const timer_state&) = delete;
+
+  // The shard whose wheel holds this timer, or -1 when no wait is pending.
+  std::atomic<int> shard_{-1};
+  // The first pending wait, or null.
+  timer_wait_op* head_ = nullptr;
+  // The last pending wait, or null.
+  timer_wait_op* tail_ = nullptr;
+};
+
+/// What async_wait puts in the handler's associated cancellation slot. It outlives the op (the
+/// slot owns it), so it holds the op only as a key that the service clears under the lock.
+class timer_cancel_handler {
+ public:
+  explicit timer_cancel_handler(timer_service& service) noexcept : service_(&service) {}
+
+  /// Cancels the wait on terminal, partial or total cancellation (the wait has no side effects).
+  void operator()(boost::asio::cancellation_type_t type);
+
+ private:
+  friend class timer_service;
+  template <typename, typename>
+  friend class timer_wait_handler_op;
+
+  // The service that holds the wait.
+  timer_service* service_;
+  // The shard the wait was armed in; written before the op is published, then constant.
+  int shard_ = -1;
+  // The pending wait, or null once it has left its timer (fired, cancelled, destroyed).
+  timer_wait_op* op_ = nullptr;
+};
+
+/// One pending async_wait, type-erased.
+class timer_wait_op : public operation {
+ public:
+  /// The result to deliver: success when the deadline passed, operation_aborted when cancelled.
+  boost::system::error_code ec_;
+  // The next wait of the same timer, or null.
+  timer_wait_op* next_wait_ = nullptr;
+  // The timer whose list holds this wait (pending waits only).
+  timer_state* owner_ = nullptr;
+  // The handler installed in the cancellation slot, or null when the slot is not connected.
+  timer_cancel_handler* cancel_ = nullptr;
+
+ protected:
+  explicit timer_wait_op(func_type func) noexcept : operation(func) {}
+  ~timer_wait_op() = default;
+};
+
+/// A wait for a handler of type Handler on a timer whose I/O executor is IoExecutor. Storage
+/// comes from the handler's associated allocator (Asio's recycling allocator by default).
+template <typename Handler, typename IoExecutor>
+class timer_wait_handler_op final : public timer_wait_op {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(timer_wait_handler_op);
+
+  timer_wait_handler_op(Handler& handler, const IoExecutor& io_ex)
+      : timer_wait_op(&do_complete), handler_(std::move(handler)), work_(handler_, io_ex) {}
+
+  /// The handler, for reading its associated cancellation slot after construction.
+  Handler& handler() noexcept { return handler_; }
+
+ private:
+  static void do_complete(operation* base, bool invoke) {
+    // As Asio's wait_handler: take the work and the handler out, free the storage, then hand
+    // the handler to its associated executor (dispatch semantics: inline when allowed).
+    auto* self = static_cast<timer_wait_handler_op*>(base);
+    ptr p = {std::addressof(self->handler_), self, self};
+    boost::asio::detail::handler_work<Handler, IoExecutor> work(std::move(self->work_));
+    boost::asio::detail::binder1<Handler, boost::system::error_code> bound(self->handler_,
+                                                                           self->ec_);
+    p.h = std::addressof(bound.handler_);
+    p.reset();
+    if (invoke) {
+      boost::asio::detail::fenced_block b(boost::asio::detail::fenced_block::half);
+      work.complete(bound, bound.handler_);
+    }
+  }
+
+  // The user's completion handler.
+  Handler handler_;
+  // Outstanding work on the timer's executor and the handler's associated executor.
+  boost::asio::detail::handler_work<Handler, IoExecutor> work_;
+};
+
+} // namespace kyoto::detail
+
+#endif // KYOTO_DETAIL_TIMER_WAIT_OP_HPP

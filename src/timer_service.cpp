@@ -1,0 +1,328 @@
+// The timer service: per-worker timer wheels behind the runtime's timer hooks. The protocol is
+// at the top of include/kyoto/detail/timer_service.hpp; the design in doc/timers.md.
+
+#include <kyoto/detail/timer_service.hpp>
+
+#include <kyoto/context.hpp>
+
+#include <cassert>
+
+namespace kyoto::detail {
+
+namespace {
+
+// Appends `op` to the list [head, tail].
+void append(timer_wait_op*& head, timer_wait_op*& tail, timer_wait_op* op) noexcept {
+  op->next_wait_ = nullptr;
+  if (tail)
+    tail->next_wait_ = op;
+  else
+    head = op;
+  tail = op;
+}
+
+} // namespace
+
+void timer_service::detach(timer_wait_op* op) noexcept {
+  op->owner_ = nullptr;
+  if (op->cancel_) {
+    op->cancel_->op_ = nullptr;
+    op->cancel_ = nullptr;
+  }
+}
+
+timer_service::timer_service(boost::asio::execution_context& ctx)
+    : execution_context_service_base<timer_service>(ctx),
+      runtime_(static_cast<kyoto::context&>(ctx).impl()), epoch_(clock::now()),
+      shard_count_(runtime_.concurrency() + 1), shards_(new shard[shard_count_]) {
+  runtime_.set_timer_hooks(this);
+  // A driver that went to sleep before the hooks existed published no wake-up time, so
+  // timer_armed() could not interrupt it: wake it (latched) to re-plan its sleep with the wheels.
+  runtime_.interrupt_reactor();
+}
+
+timer_service::~timer_service() {
+  runtime_.set_timer_hooks(nullptr);
+}
+
+void timer_service::shutdown() {
+  // Destroying a handler may destroy other timers (which lock their shard) or start new waits
+  // (destroyed at once by the shut-down runtime), so handlers are destroyed outside the lock.
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    shard& s = shards_[i];
+    timer_wait_op* head = nullptr;
+    timer_wait_op* tail = nullptr;
+    {
+      std::lock_guard lock(s.mutex_);
+      // Moving the wheel to the end of time delivers every entry; later inserts fail (their
+      // deadline is in the past) and complete at once, i.e. are destroyed by the runtime.
+      s.wheel_.advance(no_tick - 1, [&](timer_entry& e) {
+        take_waits(static_cast<timer_state&>(e), head, tail);
+      });
+      s.next_due_.store(no_tick, std::memory_order_relaxed);
+    }
+    while (head) {
+      timer_wait_op* next = head->next_wait_;
+      head->next_wait_ = nullptr;
+      head->destroy();
+      head = next;
+    }
+  }
+}
+
+void timer_service::start_wait(timer_state& t, clock::time_point deadline,
+                               timer_wait_op* op) noexcept {
+  const std::uint64_t tick = to_tick(deadline);
+  bool armed = false;
+  for (;;) {
+    // acquire: pairs with the release store of -1 in take_waits; a thread that sees the timer
+    // idle also sees its wait list emptied by whichever thread fired or cancelled it.
+    const int current = t.shard_.load(std::memory_order_acquire);
+    const int index = current >= 0 ? current : home_shard();
+    shard& s = shards_[static_cast<std::size_t>(index)];
+    std::unique_lock lock(s.mutex_);
+    if (t.shard_.load(std::memory_order_relaxed) != current)
+      continue; // fired or cancelled meanwhile: now idle, start over
+    if (current < 0) {
+      if (!s.wheel_.insert(t, tick)) {
+        // Already due: complete with success, scheduled like any completion.
+        lock.unlock();
+        op->cancel_ = nullptr;
+        op->ec_ = {};
+        runtime_.schedule(op, schedule_hint::fork);
+        return;
+      }
+      t.shard_.store(index, std::memory_order_relaxed);
+      if (tick < s.next_due_.load(std::memory_order_relaxed)) {
+        // seq_cst: one half of the handshake with the driver (see the header): this store, then
+        // timer_armed's load of the driver's wake-up time.
+        s.next_due_.store(tick, std::memory_order_seq_cst);
+      }
+      armed = true;
+    }
+    op->owner_ = &t;
+    if (op->cancel_) {
+      op->cancel_->shard_ = index;
+      op->cancel_->op_ = op;
+    }
+    append(t.head_, t.tail_, op);
+    break;
+  }
+  if (armed)
+    runtime_.timer_armed(tick_time(tick));
+}
+
+std::size_t timer_service::cancel(timer_state& t) noexcept {
+  for (;;) {
+    // acquire: as in start_wait.
+    const int current = t.shard_.load(std::memory_order_acquire);
+    if (current < 0)
+      return 0;
+    shard& s = shards_[static_cast<std::size_t>(current)];
+    std::unique_lock lock(s.mutex_);
+    if (t.shard_.load(std::memory_order_relaxed) != current)
+      continue;
+    s.wheel_.remove(t);
+    timer_wait_op* head = nullptr;
+    timer_wait_op* tail = nullptr;
+    std::size_t n = 0;
+    for (timer_wait_op* op = t.head_; op; op = op->next_wait_)
+      ++n;
+    take_waits(t, head, tail);
+    lock.unlock();
+    schedule_all(head, boost::asio::error::operation_aborted);
+    return n;
+  }
+}
+
+std::size_t timer_service::cancel_one(timer_state& t) noexcept {
+  for (;;) {
+    // acquire: as in start_wait.
+    const int current = t.shard_.load(std::memory_order_acquire);
+    if (current < 0)
+      return 0;
+    shard& s = shards_[static_cast<std::size_t>(current)];
+    std::unique_lock lock(s.mutex_);
+    if (t.shard_.load(std::memory_order_relaxed) != current)
+      continue;
+    timer_wait_op* op = t.head_;
+    assert(op != nullptr);
+    t.head_ = op->next_wait_;
+    op->next_wait_ = nullptr;
+    detach(op);
+    if (!t.head_) {
+      t.tail_ = nullptr;
+      s.wheel_.remove(t);
+      // release: see take_waits.
+      t.shard_.store(-1, std::memory_order_release);
+    }
+    lock.unlock();
+    schedule_all(op, boost::asio::error::operation_aborted);
+    return 1;
+  }
+}
+
+void timer_service::move(timer_state& to, timer_state& from) noexcept {
+  assert(to.shard_.load(std::memory_order_relaxed) < 0 && "move: the target has pending waits");
+  for (;;) {
+    // acquire: as in start_wait.
+    const int current = from.shard_.load(std::memory_order_acquire);
+    if (current < 0)
+      return;
+    shard& s = shards_[static_cast<std::size_t>(current)];
+    std::lock_guard lock(s.mutex_);
+    if (from.shard_.load(std::memory_order_relaxed) != current)
+      continue;
+    // Re-link in the same shard, so that cancellation handlers (which remember the shard)
+    // still find their waits.
+    const std::uint64_t deadline = from.deadline();
+    s.wheel_.remove(from);
+    [[maybe_unused]] const bool inserted = s.wheel_.insert(to, deadline);
+    // An armed entry's deadline is after the wheel's now (advance fires the others under this
+    // same lock), so re-inserting it always succeeds.
+    assert(inserted);
+    to.head_ = std::exchange(from.head_, nullptr);
+    to.tail_ = std::exchange(from.tail_, nullptr);
+    for (timer_wait_op* op = to.head_; op; op = op->next_wait_)
+      op->owner_ = &to;
+    to.shard_.store(current, std::memory_order_relaxed);
+    // release: see take_waits.
+    from.shard_.store(-1, std::memory_order_release);
+    return;
+  }
+}
+
+void timer_service::cancel_wait(timer_cancel_handler& h) noexcept {
+  if (h.shard_ < 0)
+    return; // completed at once, never armed
+  shard& s = shards_[static_cast<std::size_t>(h.shard_)];
+  std::unique_lock lock(s.mutex_);
+  timer_wait_op* op = h.op_;
+  if (!op)
+    return; // already fired or cancelled
+  timer_state& t = *op->owner_;
+  timer_wait_op* prev = nullptr;
+  for (timer_wait_op* p = t.head_; p != op; p = p->next_wait_)
+    prev = p;
+  (prev ? prev->next_wait_ : t.head_) = op->next_wait_;
+  if (t.tail_ == op)
+    t.tail_ = prev;
+  op->next_wait_ = nullptr;
+  detach(op);
+  if (!t.head_) {
+    s.wheel_.remove(t);
+    // release: see take_waits.
+    t.shard_.store(-1, std::memory_order_release);
+  }
+  lock.unlock();
+  schedule_all(op, boost::asio::error::operation_aborted);
+}
+
+timer_service::clock::time_point timer_service::next_timer_deadline() noexcept {
+  std::uint64_t next = no_tick;
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    // seq_cst: the driver's half of the handshake: its wake-up time store, then these loads.
+    const std::uint64_t due = shards_[i].next_due_.load(std::memory_order_seq_cst);
+    if (due < next)
+      next = due;
+  }
+  return next == no_tick ? clock::time_point::max() : tick_time(next);
+}
+
+void timer_service::fire_due_timers(int worker_index) noexcept {
+  const std::uint64_t now = now_tick();
+  const auto own = static_cast<std::size_t>(worker_index);
+  if (worker_index >= 0 && own + 1 < shard_count_) {
+    // A busy worker: its own wheel, then whatever else is due if nobody holds it (a wheel whose
+    // worker is busy elsewhere, or the non-worker wheel while every worker is busy).
+    fire_shard(shards_[own], now, false);
+    for (std::size_t i = 0; i < shard_count_; ++i)
+      if (i != own)
+        fire_shard(shards_[i], now, true);
+  } else {
+    for (std::size_t i = 0; i < shard_count_; ++i)
+      fire_shard(shards_[i], now, false);
+  }
+}
+
+void timer_service::fire_shard(shard& s, std::uint64_t now, bool try_only) noexcept {
+  // relaxed: a stale value only delays firing to the next call; the driver's sleep is bounded
+  // by the seq_cst handshake, and after waking it reads at least what it read before sleeping.
+  if (s.next_due_.load(std::memory_order_relaxed) > now)
+    return;
+  std::unique_lock lock(s.mutex_, std::defer_lock);
+  if (try_only) {
+    if (!lock.try_lock())
+      return;
+  } else {
+    lock.lock();
+  }
+  timer_wait_op* head = nullptr;
+  timer_wait_op* tail = nullptr;
+  if (now > s.wheel_.now()) {
+    s.wheel_.advance(now,
+                     [&](timer_entry& e) { take_waits(static_cast<timer_state&>(e), head, tail); });
+  }
+  const std::optional<std::uint64_t> next = s.wheel_.next_expiration();
+  // seq_cst: part of the handshake with the driver (a store that may lower the cache).
+  s.next_due_.store(next ? *next : no_tick, std::memory_order_seq_cst);
+  lock.unlock();
+  schedule_all(head, {});
+}
+
+void timer_service::take_waits(timer_state& t, timer_wait_op*& head,
+                               timer_wait_op*& tail) noexcept {
+  for (timer_wait_op* op = t.head_; op;) {
+    timer_wait_op* next = op->next_wait_;
+    detach(op);
+    append(head, tail, op);
+    op = next;
+  }
+  t.head_ = t.tail_ = nullptr;
+  // release: pairs with the acquire loads of start_wait/cancel/move: whoever sees the timer
+  // idle (and so takes no lock) sees the emptied list.
+  t.shard_.store(-1, std::memory_order_release);
+}
+
+void timer_service::schedule_all(timer_wait_op* head,
+                                 const boost::system::error_code& ec) noexcept {
+  while (head) {
+    timer_wait_op* next = head->next_wait_;
+    head->next_wait_ = nullptr;
+    head->ec_ = ec;
+    runtime_.schedule(head, schedule_hint::fork);
+    head = next;
+  }
+}
+
+int timer_service::home_shard() const noexcept {
+  const int i = runtime_.current_worker_index();
+  return i >= 0 && static_cast<std::size_t>(i) + 1 < shard_count_
+             ? i
+             : static_cast<int>(shard_count_ - 1);
+}
+
+std::uint64_t timer_service::to_tick(clock::time_point t) const noexcept {
+  if (t <= epoch_)
+    return 0;
+  return static_cast<std::uint64_t>(
+      std::chrono::ceil<std::chrono::milliseconds>(t - epoch_).count());
+}
+
+std::uint64_t timer_service::now_tick() const noexcept {
+  const clock::time_point now = clock::now();
+  if (now <= epoch_)
+    return 0;
+  return static_cast<std::uint64_t>(
+      std::chrono::floor<std::chrono::milliseconds>(now - epoch_).count());
+}
+
+timer_service::clock::time_point timer_service::tick_time(std::uint64_t tick) const noexcept {
+  const auto last = static_cast<std::uint64_t>(
+      std::chrono::floor<std::chrono::milliseconds>(clock::time_point::max() - epoch_).count());
+  if (tick >= last)
+    return clock::time_point::max();
+  return epoch_ + std::chrono::milliseconds(static_cast<std::int64_t>(tick));
+}
+
+} // namespace kyoto::detail
