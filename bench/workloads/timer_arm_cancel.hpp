@@ -21,6 +21,43 @@
 
 namespace kyoto_bench {
 
+/// Inside one handler on `ex`, arms `count` timers of type Timer (expires_after 1 h +
+/// async_wait), then cancels them all; returns the time per arm+cancel pair, after checking that
+/// every wait completed with operation_aborted.
+template <typename Timer, typename Executor>
+sample measure_arm_cancel(Executor ex, int count) {
+  std::vector<Timer> timers;
+  timers.reserve(static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i)
+    timers.emplace_back(ex);
+
+  countdown done(count);
+  // Waits that completed with anything but operation_aborted.
+  std::atomic<int> wrong{0};
+  sample per_op{};
+  countdown measured(1);
+  boost::asio::post(ex, [&] {
+    stopwatch watch;
+    for (auto& t : timers) {
+      t.expires_after(std::chrono::hours(1));
+      t.async_wait([&done, &wrong](const boost::system::error_code& ec) {
+        if (ec != boost::asio::error::operation_aborted)
+          wrong.fetch_add(1, std::memory_order_relaxed);
+        done.count_down();
+      });
+    }
+    for (auto& t : timers)
+      t.cancel();
+    per_op = watch.elapsed() / count;
+    measured.count_down();
+  });
+  measured.wait();
+  done.wait();
+  check(wrong.load(std::memory_order_relaxed) == 0,
+        "a cancelled timer's wait completed without operation_aborted");
+  return per_op;
+}
+
 template <int Timers>
 struct timer_arm_cancel {
   static constexpr std::string_view name = Timers == 1'000     ? "timer_arm_cancel_1k"
@@ -33,37 +70,7 @@ struct timer_arm_cancel {
 
   template <system S>
   static sample run(S& sys, const environment&) {
-    auto ex = sys.executor();
-    std::vector<boost::asio::steady_timer> timers;
-    timers.reserve(Timers);
-    for (int i = 0; i < Timers; ++i)
-      timers.emplace_back(ex);
-
-    countdown done(Timers);
-    // Waits that completed with anything but operation_aborted.
-    std::atomic<int> wrong{0};
-    sample per_op{};
-    countdown measured(1);
-    boost::asio::post(ex, [&] {
-      stopwatch watch;
-      for (auto& t : timers) {
-        t.expires_after(std::chrono::hours(1));
-        t.async_wait([&done, &wrong](const boost::system::error_code& ec) {
-          if (ec != boost::asio::error::operation_aborted)
-            wrong.fetch_add(1, std::memory_order_relaxed);
-          done.count_down();
-        });
-      }
-      for (auto& t : timers)
-        t.cancel();
-      per_op = watch.elapsed() / Timers;
-      measured.count_down();
-    });
-    measured.wait();
-    done.wait();
-    check(wrong.load(std::memory_order_relaxed) == 0,
-          "a cancelled timer's wait completed without operation_aborted");
-    return per_op;
+    return measure_arm_cancel<boost::asio::steady_timer>(sys.executor(), Timers);
   }
 };
 

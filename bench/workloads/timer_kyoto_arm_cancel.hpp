@@ -12,6 +12,7 @@
 #define KYOTO_BENCH_WORKLOADS_TIMER_KYOTO_ARM_CANCEL_HPP
 
 #include "../workload.hpp"
+#include "timer_arm_cancel.hpp"
 
 #include <kyoto/steady_timer.hpp>
 
@@ -48,37 +49,7 @@ struct timer_kyoto_arm_cancel {
   template <system S>
   static sample run(S& sys, const environment&) {
     auto ex = sys.executor();
-    using timer_type = native_steady_timer<decltype(ex)>;
-    std::vector<timer_type> timers;
-    timers.reserve(Timers);
-    for (int i = 0; i < Timers; ++i)
-      timers.emplace_back(ex);
-
-    countdown done(Timers);
-    // Waits that completed with anything but operation_aborted.
-    std::atomic<int> wrong{0};
-    sample per_op{};
-    countdown measured(1);
-    boost::asio::post(ex, [&] {
-      stopwatch watch;
-      for (auto& t : timers) {
-        t.expires_after(std::chrono::hours(1));
-        t.async_wait([&done, &wrong](const boost::system::error_code& ec) {
-          if (ec != boost::asio::error::operation_aborted)
-            wrong.fetch_add(1, std::memory_order_relaxed);
-          done.count_down();
-        });
-      }
-      for (auto& t : timers)
-        t.cancel();
-      per_op = watch.elapsed() / Timers;
-      measured.count_down();
-    });
-    measured.wait();
-    done.wait();
-    check(wrong.load(std::memory_order_relaxed) == 0,
-          "a cancelled timer's wait completed without operation_aborted");
-    return per_op;
+    return measure_arm_cancel<native_steady_timer<decltype(ex)>>(ex, Timers);
   }
 };
 

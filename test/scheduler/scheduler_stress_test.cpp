@@ -9,6 +9,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "support/sanitizers.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -20,17 +22,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-#else
-constexpr bool sanitized = false;
-#endif
+using kyoto_test::sanitized;
 
 constexpr int total_handlers = sanitized ? 100'000 : 1'000'000;
 constexpr int repetitions = sanitized ? 3 : 20;

@@ -6,6 +6,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support/sanitizers.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -14,22 +16,9 @@
 #include <thread>
 #include <vector>
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define KYOTO_TEST_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define KYOTO_TEST_SANITIZED 1
-#endif
-
 namespace {
 
-#ifdef KYOTO_TEST_SANITIZED
-constexpr std::uint32_t item_count = 100'000;
-#else
-constexpr std::uint32_t item_count = 1'000'000;
-#endif
+constexpr std::uint32_t item_count = kyoto_test::sanitized ? 100'000 : 1'000'000;
 
 constexpr int thief_count = 3;
 

@@ -6,6 +6,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support/sanitizers.hpp"
+
 #include <kyoto/context.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -27,17 +29,7 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-#else
-constexpr bool sanitized = false;
-#endif
+using kyoto_test::sanitized;
 
 using timer =
     kyoto::basic_waitable_timer<steady, asio::wait_traits<steady>, kyoto::context::executor_type>;
