@@ -8,11 +8,15 @@
 
 #include "type_list.hpp"
 #include "workloads/chained_spawn.hpp"
+#include "workloads/coro_ping_pong.hpp"
+#include "workloads/coro_yield_many.hpp"
 #include "workloads/imbalanced.hpp"
 #include "workloads/ping_pong.hpp"
 #include "workloads/spawn_inside.hpp"
 #include "workloads/spawn_outside_busy.hpp"
 #include "workloads/spawn_outside_idle.hpp"
+#include "workloads/task_ping_pong.hpp"
+#include "workloads/task_yield_many.hpp"
 #include "workloads/tcp_echo.hpp"
 #include "workloads/timer_arm_cancel.hpp"
 #include "workloads/timer_fire.hpp"
@@ -26,7 +30,7 @@ using all_workloads =
               ping_pong, imbalanced_handout, imbalanced_local, timer_arm_cancel<1'000>,
               timer_arm_cancel<100'000>, timer_arm_cancel<1'000'000>, timer_kyoto_arm_cancel<1'000>,
               timer_kyoto_arm_cancel<100'000>, timer_kyoto_arm_cancel<1'000'000>, timer_fire,
-              tcp_echo>;
+              tcp_echo, task_ping_pong, coro_ping_pong, task_yield_many, coro_yield_many>;
 
 } // namespace kyoto_bench
 

@@ -64,7 +64,8 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
         end_search(w);
       ++w.stats.tasks_polled;
       op->complete(); // a handler's exception leaves through here; slot_guard cleans up
-      complete_private_asio_ops(w);
+      if (!w.asio_frame->private_op_queue.empty() || w.asio_frame->private_outstanding_work)
+        complete_private_asio_ops(w);
       ++count;
       if (only_one)
         break;
