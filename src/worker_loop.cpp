@@ -137,8 +137,9 @@ operation* runtime_impl::pop_injected(worker& w) noexcept {
 }
 
 operation* runtime_impl::steal(worker& w) noexcept {
-  if (workers_.size() == 1)
-    return nullptr;
+  // Even with one slot the worker becomes a searcher: as the last searcher it re-checks the
+  // injection queue after announcing that it parks (park), which is what makes a concurrent
+  // remote post impossible to miss.
   if (!w.is_searching) {
     if (!idle_.transition_to_searching())
       return nullptr; // half the workers search already
