@@ -3,10 +3,10 @@
 // coro_ping_pong: Tokio's ping_pong written with Asio C++20 coroutines, on every system (kyoto
 // included). The main thread co_spawns a root coroutine on executor(); the root co_spawns 1,000
 // "side A" coroutines on its own executor. Each side A makes two
-// asio::experimental::channel<void(error_code, int)>s of capacity 1 (a buffered send completes
-// without waiting for the receiver, as a Tokio oneshot send does), co_spawns its "side B", sends
-// the ping (1) and awaits the pong; side B awaits the ping and sends back ping + 1. Side A checks
-// the pong, counts it and counts down. The run fails unless exactly 1,000 pongs arrived.
+// asio::experimental::concurrent_channel<void(error_code, int)>s of capacity 1 (a buffered send
+// completes without waiting for the receiver, as a Tokio oneshot send does), co_spawns its "side
+// B", sends the ping (1) and awaits the pong; side B awaits the ping and sends back ping + 1. Side
+// A checks the pong, counts it and counts down. The run fails unless exactly 1,000 pongs arrived.
 //
 // task_ping_pong (task_ping_pong.hpp) runs this same code on the stock systems.
 
@@ -19,7 +19,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
@@ -37,7 +37,10 @@ struct coro_ping_pong {
       "1,000 Asio coroutine pairs each exchange one ping and one pong over asio channels";
   static constexpr int pairs = 1'000;
 
-  using channel = boost::asio::experimental::channel<void(boost::system::error_code, int)>;
+  // concurrent_channel: the two sides may run on different threads at once (a plain channel is
+  // not thread-safe without a strand).
+  using channel =
+      boost::asio::experimental::concurrent_channel<void(boost::system::error_code, int)>;
 
   /// The two channels of a pair, shared by both sides.
   struct pair_channels {
