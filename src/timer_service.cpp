@@ -112,84 +112,82 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
     runtime_.timer_armed(tick_time(tick));
 }
 
-std::size_t timer_service::cancel(timer_state& t) noexcept {
+int timer_service::lock_armed_shard(timer_state& t, std::unique_lock<std::mutex>& lock) noexcept {
   for (;;) {
     // acquire: as in start_wait.
     const int current = t.shard_.load(std::memory_order_acquire);
     if (current < 0)
-      return 0;
-    shard& s = shards_[static_cast<std::size_t>(current)];
-    std::unique_lock lock(s.mutex_);
-    if (t.shard_.load(std::memory_order_relaxed) != current)
-      continue;
-    s.wheel_.remove(t);
-    timer_wait_op* head = nullptr;
-    timer_wait_op* tail = nullptr;
-    std::size_t n = 0;
-    for (timer_wait_op* op = t.head_; op; op = op->next_wait_)
-      ++n;
-    take_waits(t, head, tail);
-    lock.unlock();
-    schedule_all(head, boost::asio::error::operation_aborted);
-    return n;
+      return -1;
+    lock = std::unique_lock(shards_[static_cast<std::size_t>(current)].mutex_);
+    if (t.shard_.load(std::memory_order_relaxed) == current)
+      return current;
+    lock.unlock(); // fired, cancelled or moved meanwhile: look again
   }
 }
 
+std::size_t timer_service::cancel(timer_state& t) noexcept {
+  std::unique_lock<std::mutex> lock;
+  const int current = lock_armed_shard(t, lock);
+  if (current < 0)
+    return 0;
+  shard& s = shards_[static_cast<std::size_t>(current)];
+  s.wheel_.remove(t);
+  timer_wait_op* head = nullptr;
+  timer_wait_op* tail = nullptr;
+  std::size_t n = 0;
+  for (timer_wait_op* op = t.head_; op; op = op->next_wait_)
+    ++n;
+  take_waits(t, head, tail);
+  lock.unlock();
+  schedule_all(head, boost::asio::error::operation_aborted);
+  return n;
+}
+
 std::size_t timer_service::cancel_one(timer_state& t) noexcept {
-  for (;;) {
-    // acquire: as in start_wait.
-    const int current = t.shard_.load(std::memory_order_acquire);
-    if (current < 0)
-      return 0;
-    shard& s = shards_[static_cast<std::size_t>(current)];
-    std::unique_lock lock(s.mutex_);
-    if (t.shard_.load(std::memory_order_relaxed) != current)
-      continue;
-    timer_wait_op* op = t.head_;
-    assert(op != nullptr);
-    t.head_ = op->next_wait_;
-    op->next_wait_ = nullptr;
-    detach(op);
-    if (!t.head_) {
-      t.tail_ = nullptr;
-      s.wheel_.remove(t);
-      // release: see take_waits.
-      t.shard_.store(-1, std::memory_order_release);
-    }
-    lock.unlock();
-    schedule_all(op, boost::asio::error::operation_aborted);
-    return 1;
+  std::unique_lock<std::mutex> lock;
+  const int current = lock_armed_shard(t, lock);
+  if (current < 0)
+    return 0;
+  shard& s = shards_[static_cast<std::size_t>(current)];
+  timer_wait_op* op = t.head_;
+  assert(op != nullptr);
+  t.head_ = op->next_wait_;
+  op->next_wait_ = nullptr;
+  detach(op);
+  if (!t.head_) {
+    t.tail_ = nullptr;
+    s.wheel_.remove(t);
+    // release: see take_waits.
+    t.shard_.store(-1, std::memory_order_release);
   }
+  lock.unlock();
+  schedule_all(op, boost::asio::error::operation_aborted);
+  return 1;
 }
 
 void timer_service::move(timer_state& to, timer_state& from) noexcept {
   assert(to.shard_.load(std::memory_order_relaxed) < 0 && "move: the target has pending waits");
-  for (;;) {
-    // acquire: as in start_wait.
-    const int current = from.shard_.load(std::memory_order_acquire);
-    if (current < 0)
-      return;
-    shard& s = shards_[static_cast<std::size_t>(current)];
-    std::lock_guard lock(s.mutex_);
-    if (from.shard_.load(std::memory_order_relaxed) != current)
-      continue;
-    // Re-link in the same shard, so that cancellation handlers (which remember the shard)
-    // still find their waits.
-    const std::uint64_t deadline = from.deadline();
-    s.wheel_.remove(from);
-    [[maybe_unused]] const bool inserted = s.wheel_.insert(to, deadline);
-    // An armed entry's deadline is after the wheel's now (advance fires the others under this
-    // same lock), so re-inserting it always succeeds.
-    assert(inserted);
-    to.head_ = std::exchange(from.head_, nullptr);
-    to.tail_ = std::exchange(from.tail_, nullptr);
-    for (timer_wait_op* op = to.head_; op; op = op->next_wait_)
-      op->owner_ = &to;
-    to.shard_.store(current, std::memory_order_relaxed);
-    // release: see take_waits.
-    from.shard_.store(-1, std::memory_order_release);
+  std::unique_lock<std::mutex> lock;
+  const int current = lock_armed_shard(from, lock);
+  if (current < 0)
     return;
-  }
+  shard& s = shards_[static_cast<std::size_t>(current)];
+  // Re-link in the same shard, so that cancellation handlers (which remember the shard)
+  // still find their waits.
+  const std::uint64_t deadline = from.deadline();
+  s.wheel_.remove(from);
+  [[maybe_unused]] const bool inserted = s.wheel_.insert(to, deadline);
+  // An armed entry's deadline is after the wheel's now (advance fires the others under this
+  // same lock), so re-inserting it always succeeds.
+  assert(inserted);
+  to.head_ = std::exchange(from.head_, nullptr);
+  to.tail_ = std::exchange(from.tail_, nullptr);
+  for (timer_wait_op* op = to.head_; op; op = op->next_wait_)
+    op->owner_ = &to;
+  to.shard_.store(current, std::memory_order_relaxed);
+  // release: see take_waits.
+  from.shard_.store(-1, std::memory_order_release);
+  return;
 }
 
 void timer_service::cancel_wait(timer_cancel_handler& h) noexcept {

@@ -103,6 +103,10 @@ class timer_service final
  private:
   static constexpr std::uint64_t no_tick = ~std::uint64_t{0};
 
+  /// Locks the shard that holds armed timer `t`, following it if it is fired or moved
+  /// meanwhile; returns the shard's index, or -1 (nothing locked) when `t` is idle.
+  int lock_armed_shard(timer_state& t, std::unique_lock<std::mutex>& lock) noexcept;
+
   // One wheel with its lock; aligned so that two shards never share a cache line.
   struct alignas(64) shard {
     // Serialises every access to wheel_ and to the timers and waits armed in it.
