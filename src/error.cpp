@@ -25,6 +25,8 @@ class kyoto_category final : public boost::system::error_category {
       return "the timer deadline is outside the representable range";
     case channel_closed:
       return "the channel is closed";
+    case invalid_option:
+      return "a context option is out of its range";
     }
     return "unknown kyoto error";
   }

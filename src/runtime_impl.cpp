@@ -29,11 +29,28 @@ int checked_concurrency(int concurrency) {
   return concurrency;
 }
 
+const context_options& checked_options(const context_options& options) {
+  if (options.event_interval == 0)
+    throw_error(error::invalid_option, "kyoto::context_options: event_interval must be at least 1");
+  if (options.global_queue_interval == 0)
+    throw_error(error::invalid_option,
+                "kyoto::context_options: global_queue_interval must be at least 1");
+  if (options.max_park.count() <= 0)
+    throw_error(error::invalid_option,
+                describe("kyoto::context_options: max_park must be positive, got ",
+                         options.max_park.count(), " ms"));
+  if (options.reactor_poll_interval.count() < 0)
+    throw_error(error::invalid_option,
+                describe("kyoto::context_options: reactor_poll_interval must not be negative, got ",
+                         options.reactor_poll_interval.count(), " us"));
+  return options;
+}
+
 } // namespace
 
 runtime_impl::runtime_impl(boost::asio::execution_context& owner, int concurrency,
                            const context_options& options)
-    : options_(options), asio_scheduler_(register_asio_scheduler(owner)),
+    : options_(checked_options(options)), asio_scheduler_(register_asio_scheduler(owner)),
       reactor_(start_asio_reactor(owner)),
       idle_(static_cast<std::size_t>(checked_concurrency(concurrency))),
       claimed_(static_cast<std::size_t>(concurrency), false) {
@@ -167,6 +184,7 @@ void runtime_impl::stop() noexcept {
 
 void runtime_impl::shutdown() noexcept {
   shut_down_.store(true, std::memory_order_release);
+  alarm_.shutdown(); // before the reactor shuts down with the other services
   // Destroying an operation runs its handler's destructor, which may schedule more work; that
   // is destroyed at once by schedule(). Loop until everything is gone.
   bool destroyed_any = true;

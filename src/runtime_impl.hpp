@@ -30,6 +30,8 @@
 #include <kyoto/detail/worker.hpp>
 #include <kyoto/metrics.hpp>
 
+#include "reactor_alarm.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -103,6 +105,10 @@ class runtime_impl {
   void park(worker& w, clock::time_point deadline);
   void park_once(worker& w, clock::time_point deadline);
   bool try_drive(worker& w, clock::time_point deadline);
+  void note_reactor_look() noexcept {
+    // relaxed: only a hint for maintenance(), which may poll once too often or too rarely.
+    last_reactor_look_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  }
 
   // The tuning knobs.
   const context_options options_;
@@ -111,6 +117,8 @@ class runtime_impl {
   // Asio's scheduler and reactor, registered in the owning context without a thread.
   asio_scheduler& asio_scheduler_;
   asio_reactor& reactor_;
+  // Wakes the worker blocked in the reactor at the next timer deadline, to the microsecond.
+  reactor_alarm alarm_{reactor_};
   // The worker slots; the vector never changes size.
   std::vector<std::unique_ptr<worker>> workers_;
   // Operations scheduled from outside the workers, and local-queue overflow.
@@ -134,6 +142,11 @@ class runtime_impl {
   // When the worker blocked in the reactor will wake up by itself (clock ticks since the
   // epoch); the minimum when no worker is blocked there.
   std::atomic<clock::rep> driver_wakes_at_{clock::time_point::min().time_since_epoch().count()};
+  // When a worker last polled or waited in the reactor (clock ticks since the epoch).
+  std::atomic<clock::rep> last_reactor_look_{0};
+  // options_.reactor_poll_interval in clock ticks.
+  const clock::rep reactor_poll_interval_ =
+      std::chrono::duration_cast<clock::duration>(options_.reactor_poll_interval).count();
   // Wake-ups sent by threads that are not workers.
   std::atomic<std::uint64_t> remote_wakeups_{0};
 };

@@ -86,13 +86,17 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
 }
 
 operation* runtime_impl::find_work(worker& w) {
-  ++w.tick;
-  if (w.tick % options_.event_interval == 0)
+  // Count-downs rather than Tokio's `tick % interval`: a division per operation is measurable.
+  if (--w.ticks_to_maintenance == 0) {
+    w.ticks_to_maintenance = options_.event_interval;
     maintenance(w);
+  }
   // Starvation freedom: the injection queue goes first now and then, even with local work.
-  if (w.tick % options_.global_queue_interval == 0)
+  if (--w.ticks_to_global_check == 0) {
+    w.ticks_to_global_check = options_.global_queue_interval;
     if (operation* op = pop_injected(w))
       return op;
+  }
   if (operation* op = pop_local(w))
     return op;
   if (operation* op = pop_injected(w))
@@ -185,8 +189,10 @@ void runtime_impl::complete_private_asio_ops(worker& w) {
 
 void runtime_impl::maintenance(worker& w) {
   // Keep I/O moving while every worker is busy: a non-blocking look at the reactor, unless
-  // another worker is in it already.
-  poll_reactor(w);
+  // another worker is in it already or looked at it very recently (a poll is a system call).
+  clock::rep now = clock::now().time_since_epoch().count();
+  if (now - last_reactor_look_.load(std::memory_order_relaxed) >= reactor_poll_interval_)
+    poll_reactor(w);
   if (timer_hooks* timers = timers_.load(std::memory_order_acquire))
     timers->fire_due_timers(static_cast<int>(w.index));
   w.publish_metrics();
@@ -201,6 +207,7 @@ std::size_t runtime_impl::poll_reactor(worker& w) {
   boost::system::error_code ec;
   w.in_asio = true;
   ++w.stats.reactor_polls;
+  note_reactor_look();
   return asio_scheduler_.poll(ec);
 }
 
@@ -269,6 +276,8 @@ bool runtime_impl::try_drive(worker& w, clock::time_point limit) {
     if (next < limit) {
       limit = next;
       driver_wakes_at_.store(limit.time_since_epoch().count(), std::memory_order_seq_cst);
+      // epoll_wait's timeout below is in whole milliseconds, rounded up; the alarm is exact.
+      alarm_.set(limit);
     }
   }
   auto usec = std::chrono::duration_cast<std::chrono::microseconds>(limit - clock::now()).count();
@@ -280,6 +289,7 @@ bool runtime_impl::try_drive(worker& w, clock::time_point limit) {
   asio_scheduler_.wait_one(std::max<long>(1, static_cast<long>(usec)), ec);
   asio_scheduler_.poll(ec);
   w.in_asio = false;
+  note_reactor_look();
   driver_wakes_at_.store(clock::time_point::min().time_since_epoch().count(),
                          std::memory_order_seq_cst);
   w.park.end_driver_park();

@@ -20,13 +20,21 @@ struct context_options {
   std::uint32_t lifo_cap = 3;
 
   /// A worker checks the injection queue first every this many ticks, even with local work.
+  /// At least 1.
   std::uint32_t global_queue_interval = 61;
 
-  /// A busy worker polls the reactor (without blocking) every this many ticks.
+  /// A busy worker does its maintenance (publishes metrics, fires due timers, and polls the
+  /// reactor without blocking) every this many ticks. At least 1.
   std::uint32_t event_interval = 61;
 
+  /// The maintenance poll of the reactor is skipped when any worker looked at the reactor less
+  /// than this long ago. Polling costs a system call (epoll_wait); with short handlers, 61 ticks
+  /// are a few microseconds. The bound on how long a ready socket waits while every worker is
+  /// busy is this interval plus the longest handler. Zero: poll at every maintenance (Tokio).
+  std::chrono::microseconds reactor_poll_interval = std::chrono::microseconds(50);
+
   /// The longest a worker blocks in the reactor before it looks around again. Only a safety net:
-  /// every wake-up the scheduler needs is delivered explicitly.
+  /// every wake-up the scheduler needs is delivered explicitly. Positive.
   std::chrono::milliseconds max_park = std::chrono::seconds(60);
 };
 

@@ -30,6 +30,8 @@ enum kyoto_errors {
   timer_out_of_range,
   /// A channel's other side was closed.
   channel_closed,
+  /// A context_options field is out of its range.
+  invalid_option,
 };
 
 const boost::system::error_category& get_kyoto_category() noexcept;

@@ -156,7 +156,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(no_hidden_reactor_thread, Context, kyoto_context_t
 }
 
 // Two threads parked in run() (held by a work guard, with a pending socket read and a pending
-// long timer registered in the reactor) use less than 50 ms of CPU over one second.
+// long timer registered in the reactor) use less than 1% of a core: 50 ms of CPU over 5 s.
 BOOST_AUTO_TEST_CASE_TEMPLATE(idle_context_does_not_spin, Context, kyoto_context_types) {
   auto ctx = make_context<Context>(2);
   asio::io_context peer_ctx;
@@ -180,13 +180,13 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(idle_context_does_not_spin, Context, kyoto_context
 
   const auto cpu_before = process_cpu_time();
   const auto wall_before = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(5s);
   const auto cpu_used = process_cpu_time() - cpu_before;
   const auto wall = std::chrono::steady_clock::now() - wall_before;
   const double cpu_ms = std::chrono::duration<double, std::milli>(cpu_used).count();
   const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall).count();
   BOOST_TEST_MESSAGE("idle CPU over " << wall_ms << " ms: " << cpu_ms << " ms");
-  BOOST_CHECK_MESSAGE(cpu_used < 50ms, "idle context used " << cpu_ms << " ms of CPU in 1 s");
+  BOOST_CHECK_MESSAGE(cpu_used < 50ms, "idle context used " << cpu_ms << " ms of CPU in 5 s");
   BOOST_CHECK(!run.done());
 
   // Wind down: complete the read, cancel the timer, drop the guard; run() returns.

@@ -211,6 +211,24 @@ BOOST_AUTO_TEST_CASE(counters_add_up_after_run) {
   BOOST_TEST(m.workers[0].local_queue_depth == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_busy_worker_polls_the_reactor_no_more_often_than_the_interval) {
+  // 20,000 handlers take a few milliseconds: with a one-hour interval the busy worker looks at
+  // the reactor only at its first maintenance; with no interval, at every one (each 61 ticks).
+  auto polls_while_busy = [](std::chrono::microseconds interval) {
+    kyoto::context_options options;
+    options.reactor_poll_interval = interval;
+    kyoto::context ctx{1, options};
+    asio::post(ctx, [&] {
+      for (int i = 0; i < 20'000; ++i)
+        asio::post(ctx, [] {});
+    });
+    ctx.run();
+    return ctx.metrics().workers[0].reactor_polls;
+  };
+  BOOST_TEST(polls_while_busy(std::chrono::hours(1)) <= 2u);
+  BOOST_TEST(polls_while_busy(std::chrono::microseconds(0)) >= 20'000u / 61 - 1);
+}
+
 BOOST_AUTO_TEST_CASE(overflow_is_counted) {
   kyoto::context ctx{1};
   asio::post(ctx, [&] {
@@ -265,6 +283,35 @@ BOOST_AUTO_TEST_CASE(stop_then_destroy_drops_queued_handlers) {
   }
   BOOST_TEST(alive.use_count() == 1); // destroyed, not leaked
   BOOST_TEST(*alive == 0);            // and not run
+}
+
+BOOST_AUTO_TEST_CASE(out_of_range_options_are_an_error) {
+  auto rejected = [](auto change, const char* field) {
+    kyoto::context_options options;
+    change(options);
+    try {
+      kyoto::context ctx{1, options};
+    } catch (const boost::system::system_error& e) {
+      return e.code() == kyoto::error::invalid_option &&
+             std::string(e.what()).find(field) != std::string::npos;
+    }
+    return false;
+  };
+  BOOST_TEST(rejected([](auto& o) { o.event_interval = 0; }, "event_interval"));
+  BOOST_TEST(rejected([](auto& o) { o.global_queue_interval = 0; }, "global_queue_interval"));
+  BOOST_TEST(rejected([](auto& o) { o.max_park = std::chrono::milliseconds(0); }, "max_park"));
+  BOOST_TEST(rejected([](auto& o) { o.reactor_poll_interval = std::chrono::microseconds(-1); },
+                      "reactor_poll_interval"));
+  kyoto::context_options smallest;
+  smallest.event_interval = smallest.global_queue_interval = 1;
+  smallest.max_park = std::chrono::milliseconds(1);
+  smallest.reactor_poll_interval = std::chrono::microseconds(0);
+  kyoto::context ctx{1, smallest};
+  int ran = 0;
+  for (int i = 0; i < 10; ++i)
+    asio::post(ctx, [&] { ++ran; });
+  ctx.run();
+  BOOST_TEST(ran == 10);
 }
 
 BOOST_AUTO_TEST_CASE(zero_threads_is_an_error) {

@@ -17,7 +17,7 @@ constexpr std::array all_errors{
     kyoto::error::invalid_concurrency, kyoto::error::no_free_worker,
     kyoto::error::blocking_on_worker,  kyoto::error::task_aborted,
     kyoto::error::context_shut_down,   kyoto::error::timer_out_of_range,
-    kyoto::error::channel_closed,
+    kyoto::error::channel_closed,      kyoto::error::invalid_option,
 };
 
 } // namespace

@@ -53,8 +53,11 @@ struct alignas(64) worker {
   operation* lifo = nullptr;
   // owner: operations taken from the LIFO slot in a row (the fairness cap counts these).
   std::uint32_t lifo_streak = 0;
-  // owner: the scheduler tick, incremented per operation looked for.
-  std::uint32_t tick = 0;
+  // owner: operations to look for until the next maintenance (counts down from event_interval).
+  std::uint32_t ticks_to_maintenance = 1;
+  // owner: operations to look for until the injection queue goes first (counts down from
+  // global_queue_interval).
+  std::uint32_t ticks_to_global_check = 1;
   // owner: whether the worker counts as searching in the idle set.
   bool is_searching = false;
   // owner: whether the worker holds one unit of outstanding work for its local operations.
