@@ -18,6 +18,9 @@
 
 #include <kyoto/context.hpp>
 
+#include "support/thread_checks.hpp"
+#include "support/thread_runner.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/mpl/list.hpp>
 #include <boost/test/unit_test.hpp>
@@ -92,158 +95,13 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = patience) {
   return true;
 }
 
-/// Runs `ctx.run()` on `threads` new threads. wait() joins them, stopping the context first if
-/// they do not return within the timeout (so a broken context fails the test, never hangs it).
+/// Runs `ctx.run()` on `threads` new threads (see test/support/thread_runner.hpp).
 template <typename Context>
-class runner {
- public:
-  runner(Context& ctx, int threads) : ctx_(ctx) {
-    std::lock_guard lock(mutex_);
-    for (int i = 0; i < threads; ++i) {
-      threads_.emplace_back([this] { body(); });
-      ids_.insert(threads_.back().get_id());
-    }
-  }
+using runner = kyoto_test::thread_runner<Context>;
 
-  runner(const runner&) = delete;
-  runner& operator=(const runner&) = delete;
-
-  ~runner() {
-    if (!joined_) {
-      ctx_.stop();
-      join();
-    }
-  }
-
-  /// Waits until every thread returned from run(); false (after stopping the context and
-  /// joining) when that takes longer than `timeout`.
-  bool wait(std::chrono::milliseconds timeout = patience) {
-    bool in_time;
-    {
-      std::unique_lock lock(mutex_);
-      in_time = cv_.wait_for(lock, timeout, [&] { return finished_ == threads_.size(); });
-    }
-    if (!in_time)
-      ctx_.stop();
-    join();
-    return in_time;
-  }
-
-  /// True once every thread returned from run().
-  bool done() const {
-    std::lock_guard lock(mutex_);
-    return finished_ == threads_.size();
-  }
-
-  /// The sum of the counts run() returned.
-  std::size_t handlers_run() const {
-    std::lock_guard lock(mutex_);
-    return handlers_run_;
-  }
-
-  /// The exceptions that left run(), in no particular order.
-  std::vector<std::exception_ptr> errors() const {
-    std::lock_guard lock(mutex_);
-    return errors_;
-  }
-
-  /// True when every id in `ids` is one of the runner's threads.
-  bool all_runners(const std::set<std::thread::id>& ids) const {
-    std::lock_guard lock(mutex_);
-    return std::all_of(ids.begin(), ids.end(), [&](auto id) { return ids_.count(id) != 0; });
-  }
-
- private:
-  void body() {
-    std::size_t n = 0;
-    std::exception_ptr error;
-    try {
-      n = ctx_.run();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    std::lock_guard lock(mutex_);
-    handlers_run_ += n;
-    if (error)
-      errors_.push_back(error);
-    ++finished_;
-    cv_.notify_all();
-  }
-
-  void join() {
-    for (auto& t : threads_)
-      if (t.joinable())
-        t.join();
-    joined_ = true;
-  }
-
-  // The context the threads run.
-  Context& ctx_;
-  // Guards the fields below, except joined_.
-  mutable std::mutex mutex_;
-  // Signalled when a thread returns from run().
-  std::condition_variable cv_;
-  // The threads calling run().
-  std::vector<std::thread> threads_;
-  // The ids of threads_.
-  std::set<std::thread::id> ids_;
-  // How many threads returned from run().
-  std::size_t finished_ = 0;
-  // The sum of run()'s results.
-  std::size_t handlers_run_ = 0;
-  // The exceptions that escaped run().
-  std::vector<std::exception_ptr> errors_;
-  // True after join(); only the test's thread touches it.
-  bool joined_ = false;
-};
-
-/// Boost.Test assertions are not thread-safe, so code on the context's threads records failed
-/// checks here (with KC_CHECK) and the test's thread reports them (BOOST_TEST(log.failures()
-/// == "")).
-class check_log {
- public:
-  /// Records `expr` at `line` as failed unless `ok`. Returns `ok`.
-  bool check(bool ok, const char* expr, int line) {
-    if (!ok) {
-      std::lock_guard lock(mutex_);
-      failures_ += "line " + std::to_string(line) + ": " + expr + "\n";
-    }
-    return ok;
-  }
-
-  /// Every recorded failure, one per line; empty when all checks passed.
-  std::string failures() const {
-    std::lock_guard lock(mutex_);
-    return failures_;
-  }
-
- private:
-  // Guards failures_.
-  mutable std::mutex mutex_;
-  // The failed checks.
-  std::string failures_;
-};
-
-#define KC_CHECK(log, expr) (log).check(static_cast<bool>(expr), #expr, __LINE__)
-
-/// Collects the ids of the threads that called record().
-class thread_recorder {
- public:
-  void record() {
-    std::lock_guard lock(mutex_);
-    ids_.insert(std::this_thread::get_id());
-  }
-  std::set<std::thread::id> ids() const {
-    std::lock_guard lock(mutex_);
-    return ids_;
-  }
-
- private:
-  // Guards ids_.
-  mutable std::mutex mutex_;
-  // Every thread that called record().
-  std::set<std::thread::id> ids_;
-};
+/// Checks on the context's threads (KT_CHECK) and thread records, shared with the I/O tests.
+using kyoto_test::check_log;
+using kyoto_test::thread_recorder;
 
 /// What counted_handler objects sharing these counters did. Must outlive the handlers (declare
 /// it before the context).

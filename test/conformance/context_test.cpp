@@ -483,11 +483,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(running_in_this_thread, Context, context_types) {
   std::atomic<int> ran{0};
   for (int i = 0; i < 20; ++i)
     asio::post(ctx, [&] {
-      KC_CHECK(log, ex.running_in_this_thread());
-      KC_CHECK(log, !other.get_executor().running_in_this_thread());
+      KT_CHECK(log, ex.running_in_this_thread());
+      KT_CHECK(log, !other.get_executor().running_in_this_thread());
       ran.fetch_add(1);
     });
-  asio::post(other, [&] { KC_CHECK(log, !ex.running_in_this_thread()); });
+  asio::post(other, [&] { KT_CHECK(log, !ex.running_in_this_thread()); });
   auto guard = asio::make_work_guard(ctx);
   runner<Context> r(ctx, 2);
   BOOST_TEST(eventually([&] { return ran == 20; }));

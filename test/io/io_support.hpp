@@ -17,6 +17,9 @@
 
 #include <kyoto/context.hpp>
 
+#include "support/thread_checks.hpp"
+#include "support/thread_runner.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/mpl/list.hpp>
@@ -57,154 +60,22 @@ std::unique_ptr<Context> make_context(int threads) {
 }
 
 /// The longest any runner waits for its threads before it stops the context and fails.
-inline constexpr std::chrono::seconds watchdog_timeout{30};
+inline constexpr std::chrono::seconds watchdog_timeout = runner_patience;
 
-/// Runs `ctx.run()` on `threads` new threads. wait() joins them, stopping the context first if
-/// they do not finish within the timeout (so a broken context fails the test, never hangs it).
+/// Runs `ctx.run()` on `threads` new threads (see test/support/thread_runner.hpp); wait()
+/// also rethrows the first exception that left run().
 template <typename Context>
-class runner {
+class runner : public thread_runner<Context> {
  public:
-  runner(Context& ctx, int threads) : ctx_(ctx) {
-    for (int i = 0; i < threads; ++i)
-      threads_.emplace_back([this] {
-        try {
-          ctx_.run();
-        } catch (...) {
-          std::lock_guard lock(mutex_);
-          if (!error_)
-            error_ = std::current_exception();
-        }
-        std::lock_guard lock(mutex_);
-        ++finished_;
-        cv_.notify_all();
-      });
-    std::lock_guard lock(mutex_);
-    for (auto& t : threads_)
-      ids_.insert(t.get_id());
-  }
+  using thread_runner<Context>::thread_runner;
 
-  runner(const runner&) = delete;
-  runner& operator=(const runner&) = delete;
-
-  ~runner() {
-    if (!joined_) {
-      ctx_.stop();
-      join();
-    }
-  }
-
-  /// Waits until every thread has returned from run(). Returns false (after stopping the
-  /// context) when that takes longer than `timeout`. Rethrows an exception that left run().
   bool wait(std::chrono::milliseconds timeout = watchdog_timeout) {
-    bool in_time;
-    {
-      std::unique_lock lock(mutex_);
-      in_time = cv_.wait_for(lock, timeout, [&] { return finished_ == threads_.size(); });
-    }
-    if (!in_time)
-      ctx_.stop();
-    join();
-    if (error_)
-      std::rethrow_exception(error_);
+    const bool in_time = thread_runner<Context>::wait(timeout);
+    if (auto errors = this->errors(); !errors.empty())
+      std::rethrow_exception(errors.front());
     return in_time;
   }
-
-  /// True once every thread has returned from run().
-  bool done() const {
-    std::lock_guard lock(mutex_);
-    return finished_ == threads_.size();
-  }
-
-  /// True when `id` is one of the threads that run the context.
-  bool is_runner(std::thread::id id) const {
-    std::lock_guard lock(mutex_);
-    return ids_.count(id) != 0;
-  }
-
-  /// True when every id in `ids` is a runner thread.
-  bool all_runners(const std::set<std::thread::id>& ids) const {
-    std::lock_guard lock(mutex_);
-    for (auto id : ids)
-      if (!ids_.count(id))
-        return false;
-    return true;
-  }
-
- private:
-  void join() {
-    for (auto& t : threads_)
-      if (t.joinable())
-        t.join();
-    joined_ = true;
-  }
-
-  // The context the threads run.
-  Context& ctx_;
-  // The threads calling run().
-  std::vector<std::thread> threads_;
-  // Guards the fields below.
-  mutable std::mutex mutex_;
-  // Signalled when a thread returns from run().
-  std::condition_variable cv_;
-  // How many threads returned from run().
-  std::size_t finished_ = 0;
-  // The first exception that escaped run().
-  std::exception_ptr error_;
-  // The ids of threads_.
-  std::set<std::thread::id> ids_;
-  // True after join(); only the owning thread touches it.
-  bool joined_ = false;
 };
-
-/// Collects the ids of the threads that handlers ran on.
-class thread_recorder {
- public:
-  void record() {
-    std::lock_guard lock(mutex_);
-    ids_.insert(std::this_thread::get_id());
-  }
-  std::set<std::thread::id> ids() const {
-    std::lock_guard lock(mutex_);
-    return ids_;
-  }
-
- private:
-  // Guards ids_.
-  mutable std::mutex mutex_;
-  // Every thread that called record().
-  std::set<std::thread::id> ids_;
-};
-
-/// Boost.Test assertions are not thread-safe, so handlers on the context's threads record
-/// failed checks here (with KT_CHECK) and the test thread reports them after run() returned.
-class check_log {
- public:
-  /// Records `expr` at `line` as failed unless `ok`. Returns `ok`.
-  bool check(bool ok, const char* expr, int line) {
-    if (!ok) {
-      std::lock_guard lock(mutex_);
-      failures_ += "line " + std::to_string(line) + ": " + expr + "\n";
-    }
-    return ok;
-  }
-  /// Every recorded failure, one per line; empty when all checks passed.
-  std::string failures() const {
-    std::lock_guard lock(mutex_);
-    return failures_;
-  }
-
- private:
-  // Guards failures_.
-  mutable std::mutex mutex_;
-  // The failed checks.
-  std::string failures_;
-};
-
-/// Checks `cond` from any thread, recording a failure in `log` (a check_log).
-#define KT_CHECK(log, cond) (log).check(static_cast<bool>(cond), #cond, __LINE__)
-
-/// Reports the failures recorded in a check_log (call on the test thread).
-#define KT_REPORT(log) BOOST_CHECK_MESSAGE((log).failures().empty(), (log).failures())
 
 /// The IPv4 loopback endpoint with port 0 (the kernel picks a free port).
 inline asio::ip::tcp::endpoint loopback_any_port() {
