@@ -8,9 +8,13 @@
 #include <kyoto/sync/oneshot.hpp>
 #include <kyoto/task.hpp>
 
+#include "futures/counting_waker.hpp"
 #include "futures/manual_scheduler.hpp"
+#include "support/sanitizers.hpp"
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 using kyoto::test::manual_scheduler;
 
@@ -45,6 +49,72 @@ BOOST_AUTO_TEST_CASE(oneshot_dropped_sender_closes) {
   s.run();
   BOOST_CHECK_EXCEPTION(poll_handle(h), boost::system::system_error,
                         [](const auto& e) { return e.code() == kyoto::error::channel_closed; });
+}
+
+// The oneshot protocol under races: one thread polls the receiver, switching between two
+// wakers on every poll (the waker hand-back path), while another thread sends or drops the
+// sender. The receiver must get the value (or channel_closed) exactly once, and the sender
+// wakes at most one of the wakers (it never sees a waker being replaced).
+BOOST_AUTO_TEST_CASE(oneshot_send_and_drop_race_with_polls_and_waker_changes) {
+  const int rounds = kyoto_test::sanitized ? 2'000 : 20'000;
+  int values = 0, closed = 0, failed_sends = 0;
+  for (int round = 0; round < rounds; ++round) {
+    auto [tx, rx] = kyoto::sync::make_oneshot<int>();
+    kyoto::test::counting_waker a, b;
+    const bool drop_sender = round % 4 == 0;
+    std::atomic<bool> go{false};
+    std::thread sender([&, tx = std::move(tx)]() mutable {
+      while (!go.load())
+        std::this_thread::yield();
+      for (int spin = round % 64; spin > 0; --spin)
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+      if (drop_sender) {
+        auto gone = std::move(tx);
+      } else if (!tx.send(round)) {
+        ++failed_sends; // read after join()
+      }
+    });
+    go = true;
+    bool done = false;
+    for (int poll = 0; !done; ++poll) {
+      kyoto::task_context cx((poll % 2 ? a : b).get());
+      try {
+        kyoto::poll<int> r = rx.poll(cx);
+        if (r.is_ready()) {
+          BOOST_REQUIRE_EQUAL(r.value(), round);
+          ++values;
+          done = true;
+        }
+      } catch (const boost::system::system_error& e) {
+        BOOST_REQUIRE(e.code() == kyoto::error::channel_closed);
+        BOOST_REQUIRE(drop_sender);
+        ++closed;
+        done = true;
+      }
+      if (!done && poll > 1'000'000)
+        BOOST_FAIL("the receiver never saw the sender finish");
+    }
+    sender.join();
+    BOOST_REQUIRE(a.wakes() + b.wakes() <= 1);
+  }
+  BOOST_TEST(failed_sends == 0);
+  BOOST_TEST(values + closed == rounds);
+  BOOST_TEST(closed == rounds / 4);
+}
+
+// A pending receiver is woken exactly once when the sender finishes on another thread.
+BOOST_AUTO_TEST_CASE(oneshot_pending_receiver_is_woken_from_another_thread) {
+  const int rounds = kyoto_test::sanitized ? 1'000 : 10'000;
+  for (int round = 0; round < rounds; ++round) {
+    auto [tx, rx] = kyoto::sync::make_oneshot<int>();
+    kyoto::test::counting_waker w;
+    kyoto::task_context cx(w.get());
+    BOOST_REQUIRE(rx.poll(cx).is_pending());
+    std::thread sender([tx = std::move(tx), round]() mutable { tx.send(round); });
+    sender.join();
+    BOOST_REQUIRE_EQUAL(w.wakes(), 1);
+    BOOST_REQUIRE_EQUAL(rx.poll(cx).value(), round);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(mpsc_bounded_send_waits_and_recv_gets_all) {

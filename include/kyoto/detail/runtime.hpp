@@ -18,6 +18,7 @@
 
 #include <boost/asio/execution_context.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -123,8 +124,14 @@ class runtime {
   /// A timer was armed for `deadline`: wakes the reactor if it would sleep past it.
   void timer_armed(std::chrono::steady_clock::time_point deadline) noexcept;
 
+  /// Where task_service::of caches the context's task service: Asio's use_service takes the
+  /// service registry's mutex on every call, and every spawn needs the service.
+  std::atomic<void*>& task_service_cache() noexcept { return task_service_; }
+
  private:
   std::unique_ptr<runtime_impl> impl_;
+  // The task service (task_service*), or null before the first spawn.
+  std::atomic<void*> task_service_{nullptr};
 };
 
 } // namespace kyoto::detail

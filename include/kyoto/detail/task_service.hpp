@@ -16,6 +16,8 @@
 
 #include <boost/asio/execution_context.hpp>
 
+#include <atomic>
+
 namespace kyoto::detail {
 
 class task_service final : public boost::asio::detail::execution_context_service_base<task_service>,
@@ -36,7 +38,13 @@ class task_service final : public boost::asio::detail::execution_context_service
 
   /// The task service of `ctx`, created on first use.
   static task_service& of(kyoto::context& ctx) {
-    return boost::asio::use_service<task_service>(ctx);
+    std::atomic<void*>& cache = ctx.impl().task_service_cache();
+    // acquire: pairs with the release store below, so the service is seen fully built.
+    if (void* service = cache.load(std::memory_order_acquire))
+      return *static_cast<task_service*>(service);
+    task_service& service = boost::asio::use_service<task_service>(ctx);
+    cache.store(&service, std::memory_order_release);
+    return service;
   }
 
   detail::runtime& runtime() noexcept { return runtime_; }

@@ -12,7 +12,7 @@
 // by send() or by the sender's destruction.
 //
 // Thread safety: the sender and the receiver may be used from different threads; each object by
-// one thread at a time.
+// one thread at a time. Lock-free: one atomic flag word (see detail::oneshot_state).
 
 #ifndef KYOTO_SYNC_ONESHOT_HPP
 #define KYOTO_SYNC_ONESHOT_HPP
@@ -20,26 +20,50 @@
 #include <kyoto/error.hpp>
 #include <kyoto/future.hpp>
 
+#include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <utility>
 
 namespace kyoto::sync {
 
 namespace detail {
+
+// The channel's state: one atomic word of flags (Tokio's oneshot protocol) and two slots that are
+// owned, at any moment, by exactly one side:
+// - value: written by the sender before it sets `sent`; from then on the receiver's.
+// - rx_waker: written by the receiver while `rx_waker_set` is clear; while it is set, the sender
+//   may read it (wake_by_ref) once it has set `sent` or `tx_done`. The receiver therefore never
+//   touches a set waker once either flag is up; the waker is destroyed with the state.
 template <typename T>
 struct oneshot_state {
-  // Guards the members below.
-  std::mutex mutex;
-  // The value, once sent and not yet received.
+  enum flags : unsigned {
+    sent = 1,         // the value is in `value`
+    tx_done = 2,      // the sender is finished (sent, or dropped without sending)
+    rx_closed = 4,    // the receiver is gone
+    rx_waker_set = 8, // rx_waker holds the receiver's waker
+  };
+  std::atomic<unsigned> state{0};
   std::optional<T> value;
-  // The receiver's waker.
   waker rx_waker;
-  // Set when the sender is gone (after sending or not), and when the receiver is gone.
-  bool tx_closed = false;
-  bool rx_closed = false;
+
+  /// The sender's last act: sets `done_flags` unless the receiver is gone; wakes the receiver
+  /// if it left a waker. Returns false when the receiver was gone.
+  bool finish_sender(unsigned done_flags) noexcept {
+    unsigned prev = state.load(std::memory_order_relaxed);
+    do {
+      if (prev & rx_closed)
+        return false;
+      // acq_rel: release publishes `value` to the receiver; acquire makes the receiver's waker
+      // write (released by its fetch_or of rx_waker_set) visible before wake_by_ref below.
+    } while (!state.compare_exchange_weak(prev, prev | done_flags, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed));
+    if (prev & rx_waker_set)
+      rx_waker.wake_by_ref();
+    return true;
+  }
 };
+
 } // namespace detail
 
 template <typename T>
@@ -57,18 +81,16 @@ class oneshot_sender {
   /// Sends the value and wakes the receiver. False (value dropped) when the receiver is gone
   /// or a value was already sent.
   bool send(T value) {
-    if (!state_)
+    if (!state_ || is_closed())
       return false;
-    waker w;
-    {
-      std::lock_guard lock(state_->mutex);
-      if (state_->rx_closed || state_->tx_closed)
-        return false;
-      state_->value.emplace(std::move(value));
-      state_->tx_closed = true;
-      w = std::move(state_->rx_waker);
+    // The sender owns the slot until it sets `sent`.
+    state_->value.emplace(std::move(value));
+    using st = detail::oneshot_state<T>;
+    if (!state_->finish_sender(st::sent | st::tx_done)) {
+      state_->value.reset(); // the receiver is gone and never reads it
+      state_.reset();
+      return false;
     }
-    w.wake();
     state_.reset();
     return true;
   }
@@ -77,21 +99,15 @@ class oneshot_sender {
   bool is_closed() const {
     if (!state_)
       return true;
-    std::lock_guard lock(state_->mutex);
-    return state_->rx_closed;
+    return (state_->state.load(std::memory_order_acquire) & detail::oneshot_state<T>::rx_closed) !=
+           0;
   }
 
  private:
   void close() noexcept {
     if (!state_)
       return;
-    waker w;
-    {
-      std::lock_guard lock(state_->mutex);
-      state_->tx_closed = true;
-      w = std::move(state_->rx_waker);
-    }
-    w.wake();
+    state_->finish_sender(detail::oneshot_state<T>::tx_done);
     state_.reset();
   }
 
@@ -101,16 +117,16 @@ class oneshot_sender {
 
 template <typename T>
 class oneshot_receiver {
+  using st = detail::oneshot_state<T>;
+
  public:
-  explicit oneshot_receiver(std::shared_ptr<detail::oneshot_state<T>> s) : state_(std::move(s)) {}
+  explicit oneshot_receiver(std::shared_ptr<st> s) : state_(std::move(s)) {}
   oneshot_receiver(oneshot_receiver&&) noexcept = default;
   oneshot_receiver& operator=(oneshot_receiver&&) noexcept = default;
   ~oneshot_receiver() {
-    if (state_) {
-      std::lock_guard lock(state_->mutex);
-      state_->rx_closed = true;
-      state_->rx_waker = waker();
-    }
+    // relaxed: the sender only learns that the receiver is gone; it reads nothing we wrote.
+    if (state_)
+      state_->state.fetch_or(st::rx_closed, std::memory_order_relaxed);
   }
 
   /// Ready with the value; throws system_error(channel_closed) when the sender was dropped
@@ -120,32 +136,55 @@ class oneshot_receiver {
       kyoto::detail::throw_error(error::channel_closed, "oneshot_receiver: moved from");
     if (cx.poll_budget().is_pending())
       return pending;
-    std::unique_lock lock(state_->mutex);
-    if (state_->value) {
-      T v = std::move(*state_->value);
-      state_->value.reset();
-      return v;
+    // acquire: pairs with the sender's release, so `value` is visible once `sent` is.
+    unsigned s = state_->state.load(std::memory_order_acquire);
+    if (s & st::tx_done)
+      return take(s);
+    if ((s & st::rx_waker_set) && !state_->rx_waker.will_wake(cx.get_waker())) {
+      // Take the waker back before replacing it; if the sender finished meanwhile it may be
+      // reading the waker, so leave it alone (and mark it set again: the state destroys it).
+      s = state_->state.fetch_and(~unsigned{st::rx_waker_set}, std::memory_order_acq_rel);
+      if (s & st::tx_done) {
+        state_->state.fetch_or(st::rx_waker_set, std::memory_order_relaxed);
+        return take(s);
+      }
+      s &= ~unsigned{st::rx_waker_set};
     }
-    if (state_->tx_closed) {
-      lock.unlock();
-      kyoto::detail::throw_error(error::channel_closed,
-                                 "oneshot_receiver: the sender was dropped without sending");
-    }
-    if (!state_->rx_waker.will_wake(cx.get_waker()))
+    if (!(s & st::rx_waker_set)) {
       state_->rx_waker = cx.get_waker();
+      // acq_rel: release publishes the waker to the sender's acquire; acquire makes `value`
+      // visible if the sender finished first (then it did not see the waker: take it now).
+      s = state_->state.fetch_or(st::rx_waker_set, std::memory_order_acq_rel);
+      if (s & st::tx_done)
+        return take(s);
+    }
     cx.refund_budget();
     return pending;
   }
 
-  /// The value if it was sent, without waiting.
+  /// The value if it was sent (and not yet received), without waiting.
   std::optional<T> try_recv() {
-    std::lock_guard lock(state_->mutex);
+    if (!(state_->state.load(std::memory_order_acquire) & st::sent))
+      return std::nullopt;
     return std::exchange(state_->value, std::nullopt);
   }
 
  private:
+  // The sender is finished (`s` has tx_done): the value, or the error.
+  T take(unsigned s) {
+    if ((s & st::sent) && state_->value) {
+      T v = std::move(*state_->value);
+      state_->value.reset();
+      return v;
+    }
+    kyoto::detail::throw_error(error::channel_closed,
+                               (s & st::sent)
+                                   ? "oneshot_receiver: the value was already received"
+                                   : "oneshot_receiver: the sender was dropped without sending");
+  }
+
   // Shared with the sender.
-  std::shared_ptr<detail::oneshot_state<T>> state_;
+  std::shared_ptr<st> state_;
 };
 
 /// A connected sender/receiver pair.
