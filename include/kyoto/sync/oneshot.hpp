@@ -122,12 +122,14 @@ class oneshot_receiver {
  public:
   explicit oneshot_receiver(std::shared_ptr<st> s) : state_(std::move(s)) {}
   oneshot_receiver(oneshot_receiver&&) noexcept = default;
-  oneshot_receiver& operator=(oneshot_receiver&&) noexcept = default;
-  ~oneshot_receiver() {
-    // relaxed: the sender only learns that the receiver is gone; it reads nothing we wrote.
-    if (state_)
-      state_->state.fetch_or(st::rx_closed, std::memory_order_relaxed);
+  oneshot_receiver& operator=(oneshot_receiver&& o) noexcept {
+    if (this != &o) {
+      close();
+      state_ = std::move(o.state_);
+    }
+    return *this;
   }
+  ~oneshot_receiver() { close(); }
 
   /// Ready with the value; throws system_error(channel_closed) when the sender was dropped
   /// without sending (or the value was already received).
@@ -164,12 +166,25 @@ class oneshot_receiver {
 
   /// The value if it was sent (and not yet received), without waiting.
   std::optional<T> try_recv() {
-    if (!(state_->state.load(std::memory_order_acquire) & st::sent))
+    if (!state_ || !(state_->state.load(std::memory_order_acquire) & st::sent))
       return std::nullopt;
     return std::exchange(state_->value, std::nullopt);
   }
 
  private:
+  void close() noexcept {
+    if (!state_)
+      return;
+    // relaxed: the sender only learns that the receiver is gone; it reads nothing we wrote.
+    const unsigned prev = state_->state.fetch_or(st::rx_closed, std::memory_order_relaxed);
+    // Without tx_done the sender's CAS comes later, sees rx_closed and never reads the waker:
+    // release it now (it holds a reference to our task). Otherwise the sender may be waking it;
+    // the state's destructor releases it.
+    if (!(prev & st::tx_done))
+      state_->rx_waker = waker();
+    state_.reset();
+  }
+
   // The sender is finished (`s` has tx_done): the value, or the error.
   T take(unsigned s) {
     if ((s & st::sent) && state_->value) {
