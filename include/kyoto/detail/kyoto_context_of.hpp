@@ -19,6 +19,7 @@
 #define KYOTO_DETAIL_KYOTO_CONTEXT_OF_HPP
 
 #include <kyoto/context.hpp>
+#include <kyoto/detail/cached_service.hpp>
 #include <kyoto/detail/timer_service.hpp>
 
 #include <boost/asio/execution.hpp>
@@ -91,7 +92,7 @@ timer_service& timer_service_for(const Executor& ex, const char* who) {
         std::string(who) +
             ": the executor's execution context is not a kyoto::context (kyoto's timers run "
             "only on kyoto::context; use boost::asio's timers with other contexts)");
-  return boost::asio::use_service<timer_service>(*k);
+  return cached_service_of<timer_service>(*k, runtime::cached_service::timer);
 }
 
 } // namespace kyoto::detail

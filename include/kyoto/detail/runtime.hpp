@@ -124,14 +124,19 @@ class runtime {
   /// A timer was armed for `deadline`: wakes the reactor if it would sleep past it.
   void timer_armed(std::chrono::steady_clock::time_point deadline) noexcept;
 
-  /// Where task_service::of caches the context's task service: Asio's use_service takes the
-  /// service registry's mutex on every call, and every spawn needs the service.
-  std::atomic<void*>& task_service_cache() noexcept { return task_service_; }
+  /// The services that hot paths look up (every spawn, every timer construction).
+  enum class cached_service { task, timer, count };
+
+  /// Where cached_service_of (detail/cached_service.hpp) keeps the service of kind `which`:
+  /// Asio's use_service takes the service registry's mutex on every call.
+  std::atomic<void*>& service_cache(cached_service which) noexcept {
+    return service_cache_[static_cast<std::size_t>(which)];
+  }
 
  private:
   std::unique_ptr<runtime_impl> impl_;
-  // The task service (task_service*), or null before the first spawn.
-  std::atomic<void*> task_service_{nullptr};
+  // The cached services, each null until first used.
+  std::atomic<void*> service_cache_[static_cast<std::size_t>(cached_service::count)] = {};
 };
 
 } // namespace kyoto::detail

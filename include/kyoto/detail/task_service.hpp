@@ -12,11 +12,10 @@
 #define KYOTO_DETAIL_TASK_SERVICE_HPP
 
 #include <kyoto/context.hpp>
+#include <kyoto/detail/cached_service.hpp>
 #include <kyoto/detail/task_header.hpp>
 
 #include <boost/asio/execution_context.hpp>
-
-#include <atomic>
 
 namespace kyoto::detail {
 
@@ -38,13 +37,7 @@ class task_service final : public boost::asio::detail::execution_context_service
 
   /// The task service of `ctx`, created on first use.
   static task_service& of(kyoto::context& ctx) {
-    std::atomic<void*>& cache = ctx.impl().task_service_cache();
-    // acquire: pairs with the release store below, so the service is seen fully built.
-    if (void* service = cache.load(std::memory_order_acquire))
-      return *static_cast<task_service*>(service);
-    task_service& service = boost::asio::use_service<task_service>(ctx);
-    cache.store(&service, std::memory_order_release);
-    return service;
+    return cached_service_of<task_service>(ctx, runtime::cached_service::task);
   }
 
   detail::runtime& runtime() noexcept { return runtime_; }
