@@ -6,7 +6,8 @@
 //         the workers search) -> injection queue -> park.
 //   park: the first idle worker to get the driver blocks in Asio's reactor (epoll_wait);
 //         the others sleep on their condition variables.
-//   every event_interval ticks: a non-blocking reactor poll, and metrics are published.
+//   every event_interval ticks: due timers fire, metrics are published, and the reactor is
+//         polled without blocking unless someone looked at it within reactor_poll_interval.
 
 #include "runtime_impl.hpp"
 
