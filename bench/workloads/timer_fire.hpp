@@ -43,7 +43,9 @@ struct timer_fire {
     for (int i = 0; i < timers; ++i) {
       all.push_back(std::make_unique<timer_type>(ex));
       timer_type& t = *all.back();
-      t.expires_at(start + spread * i / timers);
+      // In nanoseconds: `spread * i / timers` in milliseconds would round every deadline down
+      // to a whole millisecond (500 timers sharing each), all at one phase of the clock.
+      t.expires_at(start + std::chrono::nanoseconds(spread) * i / timers);
       t.async_wait([&lateness, &done, i, deadline = t.expiry()](boost::system::error_code ec) {
         check(!ec, "timer_fire: a wait failed");
         lateness[static_cast<std::size_t>(i)] = clock::now() - deadline;
