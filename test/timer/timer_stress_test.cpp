@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(idle_driver_wakes_at_the_tick) {
   const auto p50 = lateness[lateness.size() / 2];
   BOOST_TEST_MESSAGE("idle driver lateness: p50 " << ms(p50) << " ms, max " << ms(lateness.back()));
   BOOST_TEST((lateness.front() >= steady::duration::zero()), "a timer fired early");
-  BOOST_TEST(ms(p50) < 0.85);
+  BOOST_TEST(ms(p50) < 0.95); // 0.5 ms of tick plus wake-up; without the alarm 1.15-1.24 ms
 }
 
 BOOST_AUTO_TEST_CASE(cancel_from_another_thread_while_firing) {
