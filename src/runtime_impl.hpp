@@ -105,9 +105,9 @@ class runtime_impl {
   void park(worker& w, clock::time_point deadline);
   void park_once(worker& w, clock::time_point deadline);
   bool try_drive(worker& w, clock::time_point deadline);
-  void note_reactor_look() noexcept {
+  void note_reactor_look(clock::rep now = clock::now().time_since_epoch().count()) noexcept {
     // relaxed: only a hint for maintenance(), which may poll once too often or too rarely.
-    last_reactor_look_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    last_reactor_look_.store(now, std::memory_order_relaxed);
   }
 
   // The tuning knobs.

@@ -191,9 +191,11 @@ void runtime_impl::complete_private_asio_ops(worker& w) {
 void runtime_impl::maintenance(worker& w) {
   // Keep I/O moving while every worker is busy: a non-blocking look at the reactor, unless
   // another worker is in it already or looked at it very recently (a poll is a system call).
-  clock::rep now = clock::now().time_since_epoch().count();
-  if (now - last_reactor_look_.load(std::memory_order_relaxed) >= reactor_poll_interval_)
+  const clock::rep now = clock::now().time_since_epoch().count();
+  if (now - last_reactor_look_.load(std::memory_order_relaxed) >= reactor_poll_interval_) {
+    note_reactor_look(now); // also when another worker holds the driver: it is looking
     poll_reactor(w);
+  }
   if (timer_hooks* timers = timers_.load(std::memory_order_acquire))
     timers->fire_due_timers(static_cast<int>(w.index));
   w.publish_metrics();
@@ -208,7 +210,6 @@ std::size_t runtime_impl::poll_reactor(worker& w) {
   boost::system::error_code ec;
   w.in_asio = true;
   ++w.stats.reactor_polls;
-  note_reactor_look();
   return asio_scheduler_.poll(ec);
 }
 

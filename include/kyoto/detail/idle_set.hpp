@@ -62,10 +62,9 @@ class idle_set {
   bool transition_to_parked(std::size_t worker, bool is_searching) {
     std::lock_guard lock(mutex_);
     std::size_t dec = (std::size_t{1} << unparked_shift) + (is_searching ? 1 : 0);
-    // seq_cst: pairs with the producer's seq_cst read in notify_should_wake (see the lost
-    // wake-up argument above).
     std::size_t prev = state_.fetch_sub(dec, std::memory_order_seq_cst);
-    // Pairs with the producer's fence in notify_should_wake: the caller reads the queues next.
+    // Pairs with the producer's fence in notify_should_wake (the lost wake-up argument above):
+    // the caller reads the queues next.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     assert(num_unparked(prev) > 0);
     sleepers_.push_back(worker);
