@@ -261,11 +261,31 @@ void timer_service::fire_shard(shard& s, std::uint64_t now, bool try_only) noexc
     s.wheel_.advance(now,
                      [&](timer_entry& e) { take_waits(static_cast<timer_state&>(e), head, tail); });
   }
-  const std::optional<std::uint64_t> next = s.wheel_.next_expiration();
-  // seq_cst: part of the handshake with the driver (a store that may lower the cache).
-  s.next_due_.store(next ? *next : no_tick, std::memory_order_seq_cst);
+  publish_next_due(s);
   lock.unlock();
   schedule_all(head, {});
+}
+
+void timer_service::prepare_to_sleep() noexcept {
+  const std::uint64_t now = now_tick();
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    shard& s = shards_[i];
+    // relaxed: as in fire_shard; a shard that can cascade early published next_due_ == its
+    // wheel's now, which is <= now.
+    if (s.next_due_.load(std::memory_order_relaxed) > now)
+      continue;
+    std::lock_guard lock(s.mutex_);
+    if (s.wheel_.cascade_early() != 0)
+      publish_next_due(s);
+  }
+}
+
+void timer_service::publish_next_due(shard& s) noexcept {
+  // next_advance(): one tick before a coarse slot comes due, so that the driver is awake then
+  // and, once it has nothing else to run, cascades the slot early in prepare_to_sleep().
+  const std::optional<std::uint64_t> next = s.wheel_.next_advance();
+  // seq_cst: part of the handshake with the driver (a store that may lower the cache).
+  s.next_due_.store(next ? *next : no_tick, std::memory_order_seq_cst);
 }
 
 void timer_service::take_waits(timer_state& t, timer_wait_op*& head,

@@ -266,9 +266,11 @@ bool runtime_impl::try_drive(worker& w, clock::time_point limit) {
   if (driver_busy_.exchange(true, std::memory_order_acquire))
     return false;
   driver_scope scope{driver_busy_, w};
+  timer_hooks* timers = timers_.load(std::memory_order_acquire);
+  if (timers)
+    timers->prepare_to_sleep();
   if (!w.park.begin_driver_park())
     return true; // notified meanwhile: do not block
-  timer_hooks* timers = timers_.load(std::memory_order_acquire);
   if (timers) {
     // Publish the wake-up time first, then look at the timers: a timer armed concurrently is
     // either seen here or sees a wake-up time later than its deadline and interrupts us (both

@@ -8,9 +8,11 @@
 //
 // Checked after every operation: the wheel's size and per-entry armed state and deadline equal
 // the model's; next_expiration() is never later than the model's earliest deadline (and is
-// exactly it when that deadline shares now's level-0 turn and there are two levels or more); the
-// wheel's internal invariants. Checked on every advance(t): each callback gets an entry the model
-// says is due (deadline <= t) and not yet delivered, in non-decreasing deadline order, with now()
+// exactly it when that deadline shares now's level-0 turn and there are two levels or more);
+// next_advance() lies between now() and next_expiration() (at now() only when an early cascade
+// is possible); the wheel's internal invariants. cascade_early() delivers and loses nothing.
+// Checked on every advance(t): each callback gets an entry the model says is due (deadline <= t)
+// and not yet delivered, in non-decreasing deadline order, with now()
 // == t; afterwards every due entry has been delivered (or removed by a callback) and none remains
 // armed with deadline <= t.
 
@@ -136,6 +138,24 @@ class wheel_differ {
     return check();
   }
 
+  /// cascade_early() (a no-op unless the wheel allows it): nothing may be delivered or lost.
+  bool cascade_early() {
+    const bool could = wheel_.can_cascade_early();
+    const std::size_t moved = wheel_.cascade_early();
+    if (!could && moved != 0) {
+      return fail("cascade_early() moved " + std::to_string(moved) +
+                  " entries although can_cascade_early() was false");
+    }
+    if (wheel_.can_cascade_early()) {
+      return fail("can_cascade_early() is still true after cascade_early()");
+    }
+    cascades_ += could ? 1 : 0;
+    return check();
+  }
+
+  /// The number of effective cascade_early() calls so far.
+  std::size_t early_cascades() const { return cascades_; }
+
   /// Compares the whole state.
   bool check() {
     if (!ok()) {
@@ -165,6 +185,12 @@ class wheel_differ {
         return fail("next_expiration() is " + (next ? std::to_string(*next) : "nullopt") +
                     ", earliest deadline " + std::to_string(earliest) + ", now " +
                     std::to_string(wheel_.now()));
+      }
+      const std::optional<std::uint64_t> step = wheel_.next_advance();
+      if (!step || *step > *next || *step < wheel_.now() ||
+          (*step == wheel_.now() && !wheel_.can_cascade_early())) {
+        return fail("next_advance() is " + (step ? std::to_string(*step) : "nullopt") +
+                    ", next_expiration() " + std::to_string(*next));
       }
       // With one level, clamped entries share level 0 and may come first.
       if (Levels > 1 && (earliest >> SlotBits) == (wheel_.now() >> SlotBits) && *next != earliest) {
@@ -274,6 +300,8 @@ class wheel_differ {
   std::uint64_t last_deadline_ = 0;
   // Entries delivered so far.
   std::size_t delivered_ = 0;
+  // Effective cascade_early() calls so far.
+  std::size_t cascades_ = 0;
   // The first mismatch, or empty.
   std::string error_;
 };
@@ -338,9 +366,11 @@ std::uint64_t decode_advance(byte_reader& in, const wheel_differ<Levels, SlotBit
 }
 
 /// Runs the operation sequence encoded in `in` on a fresh wheel starting at `start`, then
-/// drains it; returns the first mismatch, or an empty string.
+/// drains it; returns the first mismatch, or an empty string. Adds the number of effective
+/// early cascades to `*early_cascades` when given.
 template <unsigned Levels, unsigned SlotBits>
-std::string run_timer_wheel_ops(byte_reader& in, std::uint64_t start, std::size_t pool_size) {
+std::string run_timer_wheel_ops(byte_reader& in, std::uint64_t start, std::size_t pool_size,
+                                std::size_t* early_cascades = nullptr) {
   wheel_differ<Levels, SlotBits> d(pool_size, start);
   while (!in.done() && d.ok()) {
     const std::uint8_t op = in.u8();
@@ -364,8 +394,8 @@ std::string run_timer_wheel_ops(byte_reader& in, std::uint64_t start, std::size_
     case 11:
       d.advance(decode_advance(in, d), &in);
       break;
-    case 12:
-      d.advance(decode_advance(in, d), nullptr);
+    case 12: // as the timer service does: advance, then cascade early if the wheel can
+      d.advance(decode_advance(in, d), nullptr) && d.cascade_early();
       break;
     case 13: { // a burst of inserts close together
       const std::size_t n = in.u8() % 16;
@@ -378,13 +408,15 @@ std::string run_timer_wheel_ops(byte_reader& in, std::uint64_t start, std::size_
     case 14:
       d.check();
       break;
-    default: // walk to the next expiration step by step
+    default: // walk step by step, to next_expiration() or (cascading early) next_advance()
       for (int i = 0; i < 8 && d.ok(); ++i) {
-        const std::optional<std::uint64_t> next = d.wheel().next_expiration();
+        const bool early = op & 0x10;
+        const std::optional<std::uint64_t> next =
+            early ? d.wheel().next_advance() : d.wheel().next_expiration();
         if (!next) {
           break;
         }
-        d.advance(*next, &in);
+        d.advance(*next, &in) && early&& d.cascade_early();
       }
       break;
     }
@@ -394,6 +426,9 @@ std::string run_timer_wheel_ops(byte_reader& in, std::uint64_t start, std::size_
   }
   if (d.ok() && !d.wheel().empty()) {
     d.fail("entries left after advance(UINT64_MAX)");
+  }
+  if (early_cascades != nullptr) {
+    *early_cascades += d.early_cascades();
   }
   return d.error();
 }

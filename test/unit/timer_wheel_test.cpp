@@ -47,8 +47,11 @@ struct recorder {
 };
 
 // Random byte strings, decoded by the harness into insert/remove/advance sequences.
+// Returns the number of early cascades the sequences made (so that a test can check the
+// harness reached that path).
 template <unsigned Levels, unsigned SlotBits>
-void run_differential(unsigned seeds, std::size_t bytes, std::uint64_t start_mode) {
+std::size_t run_differential(unsigned seeds, std::size_t bytes, std::uint64_t start_mode) {
+  std::size_t early_cascades = 0;
   std::mt19937_64 rng(Levels * 1000 + SlotBits);
   std::vector<std::uint8_t> input(bytes);
   for (unsigned seed = 0; seed < seeds; ++seed) {
@@ -62,10 +65,11 @@ void run_differential(unsigned seeds, std::size_t bytes, std::uint64_t start_mod
       start = tick_max - rng() % 100000;
     }
     kyoto::test::byte_reader in(input.data(), input.size());
-    const std::string error =
-        kyoto::test::run_timer_wheel_ops<Levels, SlotBits>(in, start, 1 + seed % 64);
+    const std::string error = kyoto::test::run_timer_wheel_ops<Levels, SlotBits>(
+        in, start, 1 + seed % 64, &early_cascades);
     BOOST_TEST_REQUIRE(error.empty(), "seed " << seed << ": " << error);
   }
+  return early_cascades;
 }
 
 } // namespace
@@ -73,15 +77,17 @@ void run_differential(unsigned seeds, std::size_t bytes, std::uint64_t start_mod
 BOOST_AUTO_TEST_SUITE(timer_wheel_differential)
 
 BOOST_AUTO_TEST_CASE(default_geometry) {
-  run_differential<6, 6>(300, 3000, 0);
-  run_differential<6, 6>(100, 3000, 1);
-  run_differential<6, 6>(100, 3000, 2);
+  std::size_t early = run_differential<6, 6>(300, 3000, 0);
+  early += run_differential<6, 6>(100, 3000, 1);
+  early += run_differential<6, 6>(100, 3000, 2);
+  BOOST_TEST(early > 100u); // the sequences do reach the early-cascade path
 }
 
 BOOST_AUTO_TEST_CASE(tiny_geometry) {
-  run_differential<3, 2>(400, 3000, 0);
-  run_differential<3, 2>(100, 3000, 1);
-  run_differential<3, 2>(100, 3000, 2);
+  std::size_t early = run_differential<3, 2>(400, 3000, 0);
+  early += run_differential<3, 2>(100, 3000, 1);
+  early += run_differential<3, 2>(100, 3000, 2);
+  BOOST_TEST(early > 100u);
 }
 
 BOOST_AUTO_TEST_CASE(other_geometries) {
@@ -363,6 +369,63 @@ BOOST_AUTO_TEST_CASE(next_expiration_is_exact_in_level_zero) {
   w.remove(t);
   BOOST_TEST(*w.next_expiration() <= 6000u);
   BOOST_TEST(*w.next_expiration() > 1000u);
+}
+
+// A coarse slot due at T is cascaded at T - 1: afterwards its entries sit in level 0 (or 1)
+// standing for the next turn, inserts go there too, and advance(T) only delivers.
+BOOST_AUTO_TEST_CASE(early_cascade_moves_a_coarse_slot_one_tick_ahead) {
+  timer a, b, c, d, e, f;
+  a.id = 1, b.id = 2, c.id = 3, d.id = 4, e.id = 5, f.id = 6;
+  timer_wheel w(0);
+  BOOST_TEST(w.insert(a, 64));
+  BOOST_TEST(w.insert(b, 100));
+  BOOST_TEST(w.insert(c, 200));
+  BOOST_TEST(w.level_of(a) == 1);
+  BOOST_TEST(*w.next_expiration() == 64u);
+  BOOST_TEST(*w.next_advance() == 63u); // one tick early, to cascade
+  BOOST_TEST(!w.can_cascade_early());   // not yet: now is 0
+  BOOST_TEST(w.cascade_early() == 0u);
+  recorder r;
+  BOOST_TEST(w.advance(63, r.fn()) == 0u);
+  BOOST_TEST(w.can_cascade_early());
+  BOOST_TEST(w.cascade_early() == 2u); // a and b; c is in a later slot
+  BOOST_TEST(!w.can_cascade_early());
+  BOOST_TEST(w.now() == 63u);
+  BOOST_TEST(w.level_of(a) == 0);
+  BOOST_TEST(w.level_of(b) == 0);
+  BOOST_TEST(w.level_of(c) == 1);
+  BOOST_TEST(*w.next_expiration() == 64u);
+  BOOST_TEST(*w.next_advance() == 64u);
+  BOOST_TEST(w.insert(d, 64)); // placed from 64 while staged: level 0, next turn
+  BOOST_TEST(w.insert(e, 130));
+  BOOST_TEST(!w.insert(f, 63)); // now is still 63
+  BOOST_TEST(w.level_of(d) == 0);
+  BOOST_TEST(w.level_of(e) == 1);
+  BOOST_TEST(w.check_invariants());
+  BOOST_TEST(w.advance(64, r.fn()) == 2u);
+  BOOST_TEST(w.advance(1000, r.fn()) == 3u);
+  BOOST_TEST((r.ids == std::vector<int>{1, 4, 2, 5, 3}));
+  BOOST_TEST(w.empty());
+
+  // A carry: the slot due at 4096 is in level 2; cascading it early fills levels 0 and 1.
+  timer_wheel w2(0);
+  BOOST_TEST(w2.insert(a, 4096));
+  BOOST_TEST(w2.insert(b, 4100));
+  BOOST_TEST(w2.insert(c, 5000));
+  BOOST_TEST(w2.level_of(a) == 2);
+  BOOST_TEST(*w2.next_advance() == 4095u);
+  recorder r2;
+  BOOST_TEST(w2.advance(4095, r2.fn()) == 0u);
+  BOOST_TEST(w2.cascade_early() == 3u);
+  BOOST_TEST(w2.level_of(a) == 0);
+  BOOST_TEST(w2.level_of(b) == 0);
+  BOOST_TEST(w2.level_of(c) == 1);
+  BOOST_TEST(w2.check_invariants());
+  BOOST_TEST(*w2.next_expiration() == 4096u);
+  BOOST_TEST(w2.advance(4096, r2.fn()) == 1u);
+  BOOST_TEST(w2.check_invariants());
+  BOOST_TEST(w2.advance(6000, r2.fn()) == 2u);
+  BOOST_TEST((r2.ids == std::vector<int>{1, 2, 3}));
 }
 
 BOOST_AUTO_TEST_CASE(million_entries_insert_remove) {

@@ -56,6 +56,11 @@ class timer_hooks {
   /// when it is -1. Completions are scheduled, never run inline.
   virtual void fire_due_timers(int worker_index) noexcept = 0;
 
+  /// Called by the worker about to block in the reactor, before next_timer_deadline(): timer
+  /// work that can be done ahead of time (an early cascade) is done here, while nothing else
+  /// waits to run.
+  virtual void prepare_to_sleep() noexcept = 0;
+
  protected:
   ~timer_hooks() = default;
 };

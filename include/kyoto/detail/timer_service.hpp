@@ -23,9 +23,16 @@
 // user code ever runs under a shard lock, nor inline in the driver. Cancelled waits are
 // scheduled the same way with operation_aborted.
 //
+// Early cascades. Re-arming the entries of a coarse slot (tens of thousands when many timers
+// are armed) takes long enough to make the timers due at that tick late, so each shard
+// publishes a next_due_ one tick before a coarse slot is due (timer_wheel::next_advance), and
+// the driver, about to sleep with nothing to run, cascades it then (prepare_to_sleep). A
+// context that is never idle cascades at the tick, as before.
+//
 // Reactor integration. Each shard caches next_due_, a lower bound on its wheel's next
-// expiration (lowered on insert, recomputed after each advance, left alone on remove: a stale
-// value only costs one early wake-up). next_timer_deadline() is the minimum over the shards. The
+// expiration: the wheel's next_advance(), one tick early for a coarse slot (lowered on insert,
+// recomputed after each advance, left alone on remove: a stale value only costs one early
+// wake-up). next_timer_deadline() is the minimum over the shards. The
 // driver publishes its wake-up time, then reads the caches; an arming thread lowers the cache,
 // then calls runtime::timer_armed(deadline), which reads the wake-up time. Both sides are
 // seq_cst, so either the driver sees the new deadline or the arming thread sees the driver's
@@ -99,6 +106,7 @@ class timer_service final
   // timer_hooks
   clock::time_point next_timer_deadline() noexcept override;
   void fire_due_timers(int worker_index) noexcept override;
+  void prepare_to_sleep() noexcept override;
 
  private:
   static constexpr std::uint64_t no_tick = ~std::uint64_t{0};
@@ -113,7 +121,8 @@ class timer_service final
     std::mutex mutex_;
     // The timers armed by threads that map to this shard.
     timer_wheel wheel_;
-    // A lower bound on wheel_'s next expiration in ticks (no_tick when empty).
+    // When wheel_ next needs advancing, in ticks (no_tick when empty): a lower bound on its
+    // next expiration.
     std::atomic<std::uint64_t> next_due_{no_tick};
   };
 
@@ -127,6 +136,8 @@ class timer_service final
   clock::time_point tick_time(std::uint64_t tick) const noexcept;
   // Locks `s` (or only tries, when `try_only`) and fires what is due at `now`.
   void fire_shard(shard& s, std::uint64_t now, bool try_only) noexcept;
+  // Stores s.wheel_.next_advance() in s.next_due_ (caller holds the lock).
+  static void publish_next_due(shard& s) noexcept;
   // Detaches `op` from its timer and from its cancellation handler (caller holds the lock).
   static void detach(timer_wait_op* op) noexcept;
   // Unlinks every wait of `t` (under its shard's lock) and appends them to [head, tail).

@@ -32,6 +32,18 @@
 // due by `target` are merge-sorted by deadline) so that far-future entries cost O(1) each,
 // not one re-arm per range of skipped time.
 //
+// Early cascading. Emptying a coarse slot re-arms every entry in it, possibly many thousands,
+// and doing that at T, the moment some of them are due, makes them late by the time it takes.
+// One tick before, at now == T - 1, it can be done ahead of time: every level-0 slot of now's
+// turn is then in the past, so level 0 is empty and can stand for the next turn [T, T + S).
+// cascade_early() takes the slot due at T and re-arms its entries as seen from T (placement
+// base T instead of now); the wheel is then "staged" until now moves: in every level l whose
+// current turn ends at T (digits 0..l of now all S - 1), a slot stands for the next turn, as
+// the top level's always may. Inserts while staged are placed from T as well (a deadline > now
+// is >= T), so the lowest non-empty level still holds the earliest slot. next_advance() tells
+// the owner when to call advance() so that cascades can happen early: one tick before a coarse
+// slot comes due.
+//
 // Never early: an entry is delivered only after a slot start T <= target with deadline <= T.
 // Never late: every entry's slot start is <= its deadline, so an entry due by `target` is in a
 // slot processed before advance() returns, and re-arming it keeps its slot start <= deadline.
@@ -148,6 +160,46 @@ class basic_timer_wheel {
     return std::nullopt;
   }
 
+  /// When the owner should next call advance(): next_expiration(), or one tick earlier when the
+  /// slot due then is a coarse one whose entries can be cascaded early (see cascade_early()).
+  std::optional<std::uint64_t> next_advance() const noexcept {
+    if (!pending_.empty()) {
+      return now_;
+    }
+    if (const std::optional<expiration> exp = next_slot()) {
+      return exp->level > 0 ? exp->time - 1 : exp->time;
+    }
+    return std::nullopt;
+  }
+
+  /// True when cascade_early() has something to do: the next slot is a coarse one due at
+  /// now() + 1 and not yet cascaded.
+  bool can_cascade_early() const noexcept {
+    if (staged_ || !pending_.empty()) {
+      return false;
+    }
+    const std::optional<expiration> exp = next_slot();
+    return exp && exp->level > 0 && exp->time == now_ + 1;
+  }
+
+  /// Re-arms, one tick ahead of time, the entries of the coarse slot due at now() + 1, so that
+  /// advance(now() + 1) only delivers. Does nothing (and returns 0) unless can_cascade_early();
+  /// returns the number of entries moved. Never delivers anything and never changes now().
+  std::size_t cascade_early() noexcept {
+    if (!can_cascade_early()) {
+      return 0;
+    }
+    const expiration exp = *next_slot();
+    staged_ = true;
+    timer_list due = levels_[exp.level].take(exp.slot);
+    std::size_t moved = 0;
+    while (timer_entry* e = due.pop_front()) {
+      place(*e); // from base now_ + 1: into a lower level (next turn) or later in the top one
+      ++moved;
+    }
+    return moved;
+  }
+
   /// Moves time forward to `now` and calls fn(timer_entry&) once for each armed entry whose
   /// deadline is <= now, in deadline order. Each entry is disarmed before its call; fn sees
   /// now() == `now` and may insert and remove entries (a removed expired entry is not
@@ -184,6 +236,7 @@ class basic_timer_wheel {
     }
     disarm_all(std::move(pending_));
     size_ = 0;
+    staged_ = false;
   }
 
   /// Checks every structural invariant in O(size + Levels * slots); for tests.
@@ -200,7 +253,7 @@ class basic_timer_wheel {
         if (list.empty()) {
           continue;
         }
-        if (l + 1 < Levels && s <= digit(now_, l)) {
+        if (l + 1 < Levels && s <= digit(now_, l) && !next_turn_allowed(l)) {
           return false; // below the top level, occupied slots lie after now's digit
         }
         const std::uint64_t start = slot_start(l, s);
@@ -269,11 +322,19 @@ class basic_timer_wheel {
     const std::uint64_t turn = std::uint64_t{1} << (shift + SlotBits);
     std::uint64_t start = (now_ & ~(turn - 1)) + (std::uint64_t{s} << shift);
     if (s <= digit(now_, l)) {
-      // Only the top level wraps: the slot stands for its next turn.
-      assert(l == top_level);
+      // The slot stands for its next turn: always allowed in the top level, below it only for
+      // the entries of an early cascade.
+      assert(l == top_level || next_turn_allowed(l));
       start += turn;
     }
     return start;
+  }
+
+  // Whether a slot of level l below the top may stand for the level's next turn: when the
+  // wheel is staged and now's turn of that level ends at now_ + 1.
+  bool next_turn_allowed(unsigned l) const noexcept {
+    const std::uint64_t turn_mask = (std::uint64_t{1} << ((l + 1) * SlotBits)) - 1;
+    return staged_ && ((now_ + 1) & turn_mask) == 0;
   }
 
   // The first slot to come due, or nullopt when no slot is occupied.
@@ -287,11 +348,12 @@ class basic_timer_wheel {
     return std::nullopt;
   }
 
-  // Puts `e` (deadline_ > now_) in its slot as seen from now_.
+  // Puts `e` (deadline_ > now_) in its slot as seen from now_, or from now_ + 1 when staged.
   void place(timer_entry& e) noexcept {
     assert(e.deadline_ > now_);
-    const std::uint64_t when = e.deadline_ - now_ >= range ? now_ + (range - 1) : e.deadline_;
-    const unsigned l = level_for(now_, when);
+    const std::uint64_t base = staged_ ? now_ + 1 : now_;
+    const std::uint64_t when = e.deadline_ - base >= range ? base + (range - 1) : e.deadline_;
+    const unsigned l = level_for(base, when);
     e.level_ = static_cast<std::uint8_t>(l);
     e.state_ = timer_entry::state::slotted;
     levels_[l].push(e, digit(when, l));
@@ -307,6 +369,7 @@ class basic_timer_wheel {
       }
       assert(exp->time > now_);
       now_ = exp->time;
+      staged_ = false;
       timer_list due = levels_[exp->level].take(exp->slot);
       while (timer_entry* e = due.pop_front()) {
         if (e->deadline_ <= now_) {
@@ -321,7 +384,10 @@ class basic_timer_wheel {
         }
       }
     }
-    now_ = target;
+    if (target != now_) {
+      now_ = target;
+      staged_ = false;
+    }
     while (timer_entry* e = later.pop_front()) {
       place(*e);
     }
@@ -346,6 +412,7 @@ class basic_timer_wheel {
     }
     pending_.splice_back(due);
     now_ = target;
+    staged_ = false;
     while (timer_entry* e = later.pop_front()) {
       place(*e);
     }
@@ -361,6 +428,8 @@ class basic_timer_wheel {
   std::uint64_t now_;
   // The number of armed entries, pending ones included.
   std::size_t size_ = 0;
+  // True from cascade_early() until now_ moves: entries are placed as seen from now_ + 1.
+  bool staged_ = false;
   // Expired entries not yet handed to advance()'s callback, in deadline order.
   timer_list pending_;
   // Level l holds entries whose slot time first differs from now_ in digit l.
