@@ -23,11 +23,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace kyoto_bench {
 
@@ -59,10 +61,18 @@ void set_current_run(std::string label);
 /// a broken system must not produce a number. Safe to call from any thread.
 [[noreturn]] void fail(const std::string& message);
 
-/// fail(message) unless `ok`.
-inline void check(bool ok, const std::string& message) {
+/// fail(message) unless `ok`. Checks sit on the workloads' hot paths, so the message is a
+/// literal or a callable that builds it only on failure (never a std::string built per call).
+inline void check(bool ok, const char* message) {
   if (!ok)
     fail(message);
+}
+
+/// fail(make_message()) unless `ok`.
+template <std::invocable F>
+void check(bool ok, F&& make_message) {
+  if (!ok)
+    fail(std::forward<F>(make_message)());
 }
 
 /// How long countdown::wait() waits before it declares the system hung (--timeout).

@@ -53,7 +53,7 @@ struct coro_ping_pong {
 
   static boost::asio::awaitable<void> side_b(std::shared_ptr<pair_channels> ch) {
     const int ping = co_await ch->ping.async_receive(boost::asio::use_awaitable);
-    check(ping == 1, "coro_ping_pong: side B got ping " + std::to_string(ping));
+    check(ping == 1, [&] { return "coro_ping_pong: side B got ping " + std::to_string(ping); });
     co_await ch->pong.async_send(boost::system::error_code(), ping + 1, boost::asio::use_awaitable);
   }
 
@@ -63,7 +63,7 @@ struct coro_ping_pong {
     boost::asio::co_spawn(ex, side_b(ch), fail_on_exception{});
     co_await ch->ping.async_send(boost::system::error_code(), 1, boost::asio::use_awaitable);
     const int pong = co_await ch->pong.async_receive(boost::asio::use_awaitable);
-    check(pong == 2, "coro_ping_pong: side A got pong " + std::to_string(pong));
+    check(pong == 2, [&] { return "coro_ping_pong: side A got pong " + std::to_string(pong); });
     pongs->fetch_add(1, std::memory_order_relaxed);
     done->count_down(); // The last access to the workload's state.
   }
@@ -84,9 +84,10 @@ struct coro_ping_pong {
     done.wait();
     const auto elapsed = watch.elapsed();
     // wait() acquired every side A's writes through the countdown.
-    check(pongs.load(std::memory_order_relaxed) == pairs,
-          "ping_pong: " + std::to_string(pongs.load()) + " pongs instead of " +
-              std::to_string(pairs));
+    check(pongs.load(std::memory_order_relaxed) == pairs, [&] {
+      return std::string("ping_pong: ") + std::to_string(pongs.load()) + " pongs instead of " +
+             std::to_string(pairs);
+    });
     return elapsed;
   }
 

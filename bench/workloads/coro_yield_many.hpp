@@ -54,9 +54,10 @@ struct coro_yield_many {
     const auto elapsed = watch.elapsed();
     // wait() acquired every coroutine's writes through the countdown.
     const auto ran = total.load(std::memory_order_relaxed);
-    check(ran == std::int64_t{tasks} * yields, "yield_many: " + std::to_string(ran) +
-                                                   " yields instead of " +
-                                                   std::to_string(std::int64_t{tasks} * yields));
+    check(ran == std::int64_t{tasks} * yields, [&] {
+      return std::string("yield_many: ") + std::to_string(ran) + " yields instead of " +
+             std::to_string(std::int64_t{tasks} * yields);
+    });
     return elapsed;
   }
 };

@@ -43,7 +43,8 @@ struct task_ping_pong {
         auto r = ping.poll(cx);
         if (r.is_pending())
           return kyoto::pending;
-        check(r.value() == 1, "task_ping_pong: side B got ping " + std::to_string(r.value()));
+        check(r.value() == 1,
+              [&] { return "task_ping_pong: side B got ping " + std::to_string(r.value()); });
         check(pong.send(r.value() + 1), "task_ping_pong: side A dropped the pong receiver");
         return kyoto::ready;
       } catch (const std::exception& e) {
@@ -71,7 +72,8 @@ struct task_ping_pong {
         auto r = pong->poll(cx);
         if (r.is_pending())
           return kyoto::pending;
-        check(r.value() == 2, "task_ping_pong: side A got pong " + std::to_string(r.value()));
+        check(r.value() == 2,
+              [&] { return "task_ping_pong: side A got pong " + std::to_string(r.value()); });
         pongs->fetch_add(1, std::memory_order_relaxed);
         done->count_down(); // The last access to the workload's state.
         return kyoto::ready;
@@ -106,9 +108,10 @@ struct task_ping_pong {
       done.wait();
       const auto elapsed = watch.elapsed();
       // wait() acquired every side A's writes through the countdown.
-      check(pongs.load(std::memory_order_relaxed) == pairs,
-            "task_ping_pong: " + std::to_string(pongs.load()) + " pongs instead of " +
-                std::to_string(pairs));
+      check(pongs.load(std::memory_order_relaxed) == pairs, [&] {
+        return std::string("task_ping_pong: ") + std::to_string(pongs.load()) +
+               " pongs instead of " + std::to_string(pairs);
+      });
       return elapsed;
     }
   }

@@ -72,9 +72,10 @@ struct task_yield_many {
       const auto elapsed = watch.elapsed();
       // wait() acquired every task's writes through the countdown.
       const auto ran = total.load(std::memory_order_relaxed);
-      check(ran == std::int64_t{tasks} * yields, "task_yield_many: " + std::to_string(ran) +
-                                                     " yields instead of " +
-                                                     std::to_string(std::int64_t{tasks} * yields));
+      check(ran == std::int64_t{tasks} * yields, [&] {
+        return std::string("task_yield_many: ") + std::to_string(ran) + " yields instead of " +
+               std::to_string(std::int64_t{tasks} * yields);
+      });
       return elapsed;
     }
   }

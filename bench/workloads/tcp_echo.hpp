@@ -67,10 +67,10 @@ struct tcp_echo {
     void start() {
       boost::asio::async_write(
           socket, boost::asio::buffer(out), [this](error_code ec, std::size_t) {
-            check(!ec, "tcp_echo: client write failed: " + ec.message());
+            check(!ec, [&] { return "tcp_echo: client write failed: " + ec.message(); });
             boost::asio::async_read(
                 socket, boost::asio::buffer(in), [this](error_code ec, std::size_t) {
-                  check(!ec, "tcp_echo: client read failed: " + ec.message());
+                  check(!ec, [&] { return "tcp_echo: client read failed: " + ec.message(); });
                   check(in == out, "tcp_echo: the echo differs from what was sent");
                   ++out[static_cast<std::size_t>(left) % message_size];
                   if (--left == 0)
