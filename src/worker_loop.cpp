@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <span>
 
 namespace kyoto::detail {
 
@@ -122,8 +123,11 @@ operation* runtime_impl::pop_local(worker& w) noexcept {
 operation* runtime_impl::pop_injected(worker& w) noexcept {
   if (injection_.empty())
     return nullptr;
-  // Take a fair share (Tokio 1.29+): len / workers + 1, limited by the room in the local queue.
-  std::array<operation*, local_queue_capacity> batch;
+  // Take a fair share (Tokio 1.29+): len / workers + 1, limited by the room in the local queue
+  // and to half its capacity (plus the one run at once): an overflow moves the newest half back
+  // to the injection queue, so a batch that filled the queue would bounce straight back there
+  // on the next few pushes (ping_pong N=1: every operation made that round trip twice).
+  std::array<operation*, local_queue_capacity / 2 + 1> batch;
   std::size_t want = injection_.size() / workers_.size() + 1;
   want = std::min<std::size_t>({want, w.queue.remaining_slots() + 1, batch.size()});
   std::size_t n = 0;
@@ -134,8 +138,8 @@ operation* runtime_impl::pop_injected(worker& w) noexcept {
   // (run_loop and park acquire it), so this cannot take the count to zero.
   acquire_token(w);
   outstanding_.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_relaxed);
-  for (std::size_t i = 1; i < n; ++i)
-    push_local(w, batch[i]);
+  // want <= remaining_slots() + 1, so the rest fits without an overflow.
+  w.queue.push_batch(std::span<operation* const>(batch.data() + 1, n - 1));
   ++w.stats.injection_pops;
   w.stats.tasks_from_injection += n;
   return batch[0];

@@ -117,6 +117,17 @@ void run_stress() {
         items[next].payload = payload_of(next);
         owner_queue.push_back(&items[next], overflow);
       }
+      if (rng() % 4 == 0) {
+        // A batch that fits, published with one store (as an injection-queue pop does).
+        std::vector<item*> batch;
+        for (std::uint32_t k = rng() % (owner_queue.remaining_slots() + 1);
+             k != 0 && next != item_count; --k, ++next) {
+          items[next].id = next;
+          items[next].payload = payload_of(next);
+          batch.push_back(&items[next]);
+        }
+        owner_queue.push_batch(batch);
+      }
       for (std::uint32_t k = rng() % (C + 1); k != 0; --k) {
         item* it = owner_queue.pop();
         if (!it)

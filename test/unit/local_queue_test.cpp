@@ -298,6 +298,8 @@ class differential {
         const std::uint32_t n = std::uniform_int_distribution<std::uint32_t>(1, C + 2)(rng_);
         for (std::uint32_t i = 0; i < n && error_.empty(); ++i)
           push(a);
+      } else if (op < 55) {
+        push_batch(a);
       } else if (op < 75) {
         pop(a);
       } else if (op < 97) {
@@ -319,6 +321,7 @@ class differential {
   // How often each interesting path ran (all seeds together are expected to hit each).
   std::uint64_t overflows = 0;
   std::uint64_t steals = 0;
+  std::uint64_t batches = 0;
 
  private:
   std::size_t pick() {
@@ -358,6 +361,19 @@ class differential {
       fail("full push returned " + std::to_string(handed));
     if (batches.size() != 1 || batches[0] != expected)
       fail("wrong overflow batch");
+  }
+
+  // push_batch of a random number of tasks that fits (0 included).
+  void push_batch(std::size_t i) {
+    auto& m = model_[i];
+    const auto room = static_cast<std::uint32_t>(C - m.size());
+    const std::uint32_t n = std::uniform_int_distribution<std::uint32_t>(0, room)(rng_);
+    std::vector<task*> batch;
+    for (std::uint32_t k = 0; k < n; ++k)
+      batch.push_back(make_task());
+    queues_[i].push_batch(batch);
+    m.insert(m.end(), batch.begin(), batch.end());
+    batches += n != 0 ? 1 : 0;
   }
 
   void pop(std::size_t i) {
@@ -419,6 +435,7 @@ template <std::uint32_t C>
 void run_differential(int seeds, int steps) {
   std::uint64_t overflows = 0;
   std::uint64_t steals = 0;
+  std::uint64_t batches = 0;
   for (int seed = 1; seed <= seeds; ++seed) {
     for (bool near_wrap : {false, true}) {
       differential<C> d(static_cast<std::uint32_t>(seed), near_wrap);
@@ -427,11 +444,13 @@ void run_differential(int seeds, int steps) {
       BOOST_TEST_REQUIRE(error.empty(), error);
       overflows += d.overflows;
       steals += d.steals;
+      batches += d.batches;
     }
   }
   // The random mix must actually reach the paths under test.
   BOOST_TEST(overflows > 0u);
   BOOST_TEST(steals > 0u);
+  BOOST_TEST(batches > 0u);
 }
 
 } // namespace

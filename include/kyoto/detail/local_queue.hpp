@@ -25,7 +25,8 @@
 //   need 2^32 positions to pass before an ABA on the head word could fool it.
 //
 // Thread-safety contract
-//   push_back, pop, remaining_slots, steal_from: the owner only (one thread at a time; when the
+//   push_back, push_batch, pop, remaining_slots, steal_from: the owner only (one thread at a time;
+//   when the
 //     owning thread changes, the hand-over must itself synchronise, e.g. through a mutex).
 //     steal_from is called by the owner of the queue that RECEIVES the tasks; the victim may be
 //     owned by, and concurrently used by, any other thread.
@@ -143,6 +144,24 @@ class local_queue {
         return half + 1;
       // A thief claimed tasks between our load and our CAS: there may be room now.
     }
+  }
+
+  /// Owner only. Pushes `tasks` at the tail, oldest first, and publishes them with one store.
+  /// There must be room for all of them: tasks.size() <= remaining_slots() (thieves only ever
+  /// make more room).
+  void push_batch(std::span<T* const> tasks) noexcept {
+    const std::uint32_t tail = tail_.load(std::memory_order_relaxed); // owner: our own value
+    // acquire: as in push_back, orders the slot reads of finished thieves before our writes (I2).
+    const std::uint32_t steal = steal_part(head_.load(std::memory_order_acquire));
+    const auto n = static_cast<std::uint32_t>(tasks.size());
+    assert(n <= Capacity - (tail - steal) && "local_queue::push_batch: not enough room");
+    (void)steal;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      assert(tasks[i] != nullptr && "local_queue::push_batch: null task");
+      slots_[(tail + i) & mask] = tasks[i];
+    }
+    // release: publishes all the slot writes to thieves at once, as push_back does for one.
+    tail_.store(tail + n, std::memory_order_release);
   }
 
   /// Owner only. The number of free slots. Exact unless a thief is stealing right now; thieves
