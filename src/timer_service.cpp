@@ -5,6 +5,7 @@
 
 #include <kyoto/context.hpp>
 
+#include <algorithm>
 #include <cassert>
 
 namespace kyoto::detail {
@@ -56,9 +57,9 @@ void timer_service::shutdown() {
       std::lock_guard lock(s.mutex_);
       // Moving the wheel to the end of time delivers every entry; later inserts fail (their
       // deadline is in the past) and complete at once, i.e. are destroyed by the runtime.
-      s.wheel_.advance(no_tick - 1, [&](timer_entry& e) {
-        take_waits(static_cast<timer_state&>(e), head, tail);
-      });
+      auto take = [&](timer_entry& e) { take_waits(static_cast<timer_state&>(e), head, tail); };
+      s.fine_.advance(no_tick - 1, take);
+      s.wheel_.advance(no_tick - 1, take);
       s.next_due_.store(no_tick, std::memory_order_relaxed);
     }
     while (head) {
@@ -72,8 +73,9 @@ void timer_service::shutdown() {
 
 void timer_service::start_wait(timer_state& t, clock::time_point deadline,
                                timer_wait_op* op) noexcept {
-  const std::uint64_t tick = to_tick(deadline);
-  bool armed = false;
+  const std::uint64_t fine = to_fine(deadline);
+  const std::uint64_t tick = fine / fine_per_tick + (fine % fine_per_tick != 0); // rounded up
+  std::uint64_t due = no_tick; // when the shard needs attention for this timer, once armed
   for (;;) {
     // acquire: pairs with the release store of -1 in take_waits; a thread that sees the timer
     // idle also sees its wait list emptied by whichever thread fired or cancelled it.
@@ -84,7 +86,14 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
     if (t.shard_.load(std::memory_order_relaxed) != current)
       continue; // fired or cancelled meanwhile: now idle, start over
     if (current < 0) {
-      if (!s.wheel_.insert(t, tick)) {
+      t.fine_deadline_ = fine;
+      if (s.wheel_.insert(t, tick)) {
+        due = advance_time(tick);
+      } else if (fine > fine_now() && s.fine_.insert(t, fine)) {
+        // In the millisecond the main wheel has reached, but not due yet (see the header).
+        t.in_fine_wheel_ = true;
+        due = fine;
+      } else {
         // Already due: complete with success, scheduled like any completion.
         lock.unlock();
         op->cancel_ = nullptr;
@@ -93,12 +102,11 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
         return;
       }
       t.shard_.store(index, std::memory_order_relaxed);
-      if (tick < s.next_due_.load(std::memory_order_relaxed)) {
+      if (due < s.next_due_.load(std::memory_order_relaxed)) {
         // seq_cst: one half of the handshake with the driver (see the header): this store, then
         // timer_armed's load of the driver's wake-up time.
-        s.next_due_.store(tick, std::memory_order_seq_cst);
+        s.next_due_.store(due, std::memory_order_seq_cst);
       }
-      armed = true;
     }
     op->owner_ = &t;
     if (op->cancel_) {
@@ -108,8 +116,8 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
     append(t.head_, t.tail_, op);
     break;
   }
-  if (armed)
-    runtime_.timer_armed(tick_time(tick));
+  if (due != no_tick)
+    runtime_.timer_armed(fine_time(due));
 }
 
 int timer_service::lock_armed_shard(timer_state& t, std::unique_lock<std::mutex>& lock) noexcept {
@@ -131,7 +139,7 @@ std::size_t timer_service::cancel(timer_state& t) noexcept {
   if (current < 0)
     return 0;
   shard& s = shards_[static_cast<std::size_t>(current)];
-  s.wheel_.remove(t);
+  remove_entry(s, t);
   timer_wait_op* head = nullptr;
   timer_wait_op* tail = nullptr;
   std::size_t n = 0;
@@ -156,7 +164,7 @@ std::size_t timer_service::cancel_one(timer_state& t) noexcept {
   detach(op);
   if (!t.head_) {
     t.tail_ = nullptr;
-    s.wheel_.remove(t);
+    remove_entry(s, t);
     // release: see take_waits.
     t.shard_.store(-1, std::memory_order_release);
   }
@@ -174,12 +182,16 @@ void timer_service::move(timer_state& to, timer_state& from) noexcept {
   shard& s = shards_[static_cast<std::size_t>(current)];
   // Re-link in the same shard, so that cancellation handlers (which remember the shard)
   // still find their waits.
-  const std::uint64_t deadline = from.deadline();
-  s.wheel_.remove(from);
-  [[maybe_unused]] const bool inserted = s.wheel_.insert(to, deadline);
-  // An armed entry's deadline is after the wheel's now (advance fires the others under this
-  // same lock), so re-inserting it always succeeds.
+  const std::uint64_t deadline = from.deadline(); // in the units of the wheel that holds it
+  const bool in_fine_wheel = from.in_fine_wheel_;
+  remove_entry(s, from);
+  // An armed entry's deadline is after its wheel's now (advance fires the others under this
+  // same lock), so re-inserting it in the same wheel always succeeds.
+  [[maybe_unused]] const bool inserted =
+      in_fine_wheel ? s.fine_.insert(to, deadline) : s.wheel_.insert(to, deadline);
   assert(inserted);
+  to.in_fine_wheel_ = in_fine_wheel;
+  to.fine_deadline_ = from.fine_deadline_;
   to.head_ = std::exchange(from.head_, nullptr);
   to.tail_ = std::exchange(from.tail_, nullptr);
   for (timer_wait_op* op = to.head_; op; op = op->next_wait_)
@@ -208,7 +220,7 @@ void timer_service::cancel_wait(timer_cancel_handler& h) noexcept {
   op->next_wait_ = nullptr;
   detach(op);
   if (!t.head_) {
-    s.wheel_.remove(t);
+    remove_entry(s, t);
     // release: see take_waits.
     t.shard_.store(-1, std::memory_order_release);
   }
@@ -224,11 +236,11 @@ timer_service::clock::time_point timer_service::next_timer_deadline() noexcept {
     if (due < next)
       next = due;
   }
-  return next == no_tick ? clock::time_point::max() : tick_time(next);
+  return next == no_tick ? clock::time_point::max() : fine_time(next);
 }
 
 void timer_service::fire_due_timers(int worker_index) noexcept {
-  const std::uint64_t now = now_tick();
+  const std::uint64_t now = fine_now();
   const auto own = static_cast<std::size_t>(worker_index);
   if (worker_index >= 0 && own + 1 < shard_count_) {
     // A busy worker: its own wheel, then whatever else is due if nobody holds it (a wheel whose
@@ -257,9 +269,21 @@ void timer_service::fire_shard(shard& s, std::uint64_t now, bool try_only) noexc
   }
   timer_wait_op* head = nullptr;
   timer_wait_op* tail = nullptr;
-  if (now > s.wheel_.now()) {
-    s.wheel_.advance(now,
-                     [&](timer_entry& e) { take_waits(static_cast<timer_state&>(e), head, tail); });
+  // The fine wheel first, to now; then the main wheel to the end of the current millisecond.
+  if (now > s.fine_.now())
+    s.fine_.advance(now,
+                    [&](timer_entry& e) { take_waits(static_cast<timer_state&>(e), head, tail); });
+  const std::uint64_t ahead = now / fine_per_tick + wheel_lead;
+  if (ahead > s.wheel_.now()) {
+    s.wheel_.advance(ahead, [&](timer_entry& e) {
+      auto& t = static_cast<timer_state&>(e);
+      // Due by the end of this millisecond; not yet due ones wait in the fine wheel, which is
+      // at `now` and refuses (returns false for) deadlines <= now.
+      if (s.fine_.insert(t, t.fine_deadline_))
+        t.in_fine_wheel_ = true;
+      else
+        take_waits(t, head, tail);
+    });
   }
   publish_next_due(s);
   lock.unlock();
@@ -267,25 +291,62 @@ void timer_service::fire_shard(shard& s, std::uint64_t now, bool try_only) noexc
 }
 
 void timer_service::prepare_to_sleep() noexcept {
-  const std::uint64_t now = now_tick();
+  const std::uint64_t now = fine_now();
   for (std::size_t i = 0; i < shard_count_; ++i) {
     shard& s = shards_[i];
-    // relaxed: as in fire_shard; a shard that can cascade early published next_due_ == its
-    // wheel's now, which is <= now.
+    // relaxed: as in fire_shard; a shard that can cascade early published the start of the
+    // millisecond before its main wheel's now, which has begun.
     if (s.next_due_.load(std::memory_order_relaxed) > now)
       continue;
-    std::lock_guard lock(s.mutex_);
-    if (s.wheel_.cascade_early() != 0)
+    // In parts, so that timers due meanwhile wait for one part at most: the driver stops when
+    // one is due, fires it, and (the shard staying due while the cascade is unfinished, it does
+    // not sleep) comes back for the rest.
+    for (;;) {
+      std::unique_lock lock(s.mutex_);
+      if (s.wheel_.cascade_early(early_cascade_batch) == 0)
+        break;
       publish_next_due(s);
+      const bool unfinished = s.wheel_.can_cascade_early();
+      const std::optional<std::uint64_t> fine = s.fine_.next_expiration();
+      lock.unlock();
+      if (!unfinished || (fine && *fine <= fine_now()) || other_shard_due(i, fine_now()))
+        break;
+    }
   }
 }
 
+bool timer_service::other_shard_due(std::size_t self, std::uint64_t now) const noexcept {
+  for (std::size_t i = 0; i < shard_count_; ++i)
+    // relaxed: a hint; a stale value only makes the other shard's timers wait one more part.
+    if (i != self && shards_[i].next_due_.load(std::memory_order_relaxed) <= now)
+      return true;
+  return false;
+}
+
 void timer_service::publish_next_due(shard& s) noexcept {
-  // next_advance(): one tick before a coarse slot comes due, so that the driver is awake then
+  std::uint64_t next = no_tick;
+  if (const std::optional<std::uint64_t> fine = s.fine_.next_expiration())
+    next = *fine;
+  // next_advance() is one tick before a coarse slot comes due, so that the driver is awake then
   // and, once it has nothing else to run, cascades the slot early in prepare_to_sleep().
-  const std::optional<std::uint64_t> next = s.wheel_.next_advance();
+  if (const std::optional<std::uint64_t> tick = s.wheel_.next_advance())
+    next = std::min(next, advance_time(*tick));
   // seq_cst: part of the handshake with the driver (a store that may lower the cache).
-  s.next_due_.store(next ? *next : no_tick, std::memory_order_seq_cst);
+  s.next_due_.store(next, std::memory_order_seq_cst);
+}
+
+std::uint64_t timer_service::advance_time(std::uint64_t tick) noexcept {
+  // The main wheel is advanced to tick m + wheel_lead once the clock is in millisecond m.
+  return tick > wheel_lead ? (tick - wheel_lead) * fine_per_tick : 0;
+}
+
+void timer_service::remove_entry(shard& s, timer_state& t) noexcept {
+  if (t.in_fine_wheel_) {
+    s.fine_.remove(t);
+    t.in_fine_wheel_ = false;
+  } else {
+    s.wheel_.remove(t);
+  }
 }
 
 void timer_service::take_waits(timer_state& t, timer_wait_op*& head,
@@ -297,6 +358,7 @@ void timer_service::take_waits(timer_state& t, timer_wait_op*& head,
     op = next;
   }
   t.head_ = t.tail_ = nullptr;
+  t.in_fine_wheel_ = false;
   // release: pairs with the acquire loads of start_wait/cancel/move: whoever sees the timer
   // idle (and so takes no lock) sees the emptied list.
   t.shard_.store(-1, std::memory_order_release);
@@ -320,27 +382,27 @@ int timer_service::home_shard() const noexcept {
              : static_cast<int>(shard_count_ - 1);
 }
 
-std::uint64_t timer_service::to_tick(clock::time_point t) const noexcept {
+std::uint64_t timer_service::to_fine(clock::time_point t) const noexcept {
   if (t <= epoch_)
     return 0;
-  return static_cast<std::uint64_t>(
-      std::chrono::ceil<std::chrono::milliseconds>(t - epoch_).count());
+  // Rounded up: a deadline between two fine ticks belongs to the later one.
+  return static_cast<std::uint64_t>(std::chrono::ceil<fine_duration>(t - epoch_).count());
 }
 
-std::uint64_t timer_service::now_tick() const noexcept {
+std::uint64_t timer_service::fine_now() const noexcept {
   const clock::time_point now = clock::now();
   if (now <= epoch_)
     return 0;
-  return static_cast<std::uint64_t>(
-      std::chrono::floor<std::chrono::milliseconds>(now - epoch_).count());
+  return static_cast<std::uint64_t>(std::chrono::floor<fine_duration>(now - epoch_).count());
 }
 
-timer_service::clock::time_point timer_service::tick_time(std::uint64_t tick) const noexcept {
+timer_service::clock::time_point timer_service::fine_time(std::uint64_t fine) const noexcept {
   const auto last = static_cast<std::uint64_t>(
-      std::chrono::floor<std::chrono::milliseconds>(clock::time_point::max() - epoch_).count());
-  if (tick >= last)
+      std::chrono::floor<fine_duration>(clock::time_point::max() - epoch_).count());
+  if (fine >= last)
     return clock::time_point::max();
-  return epoch_ + std::chrono::milliseconds(static_cast<std::int64_t>(tick));
+  return epoch_ + std::chrono::duration_cast<clock::duration>(
+                      fine_duration(static_cast<std::int64_t>(fine)));
 }
 
 } // namespace kyoto::detail

@@ -138,20 +138,29 @@ class wheel_differ {
     return check();
   }
 
-  /// cascade_early() (a no-op unless the wheel allows it): nothing may be delivered or lost.
-  bool cascade_early() {
+  /// cascade_early(max_entries) (a no-op unless the wheel allows it): nothing may be delivered
+  /// or lost, at most max_entries move, and an unlimited call finishes the cascade.
+  bool cascade_early(std::size_t max_entries = SIZE_MAX) {
     const bool could = wheel_.can_cascade_early();
-    const std::size_t moved = wheel_.cascade_early();
+    const std::size_t moved = wheel_.cascade_early(max_entries);
     if (!could && moved != 0) {
       return fail("cascade_early() moved " + std::to_string(moved) +
                   " entries although can_cascade_early() was false");
     }
-    if (wheel_.can_cascade_early()) {
+    if (moved > max_entries) {
+      return fail("cascade_early(" + std::to_string(max_entries) + ") moved " +
+                  std::to_string(moved));
+    }
+    if (max_entries == SIZE_MAX && wheel_.can_cascade_early()) {
       return fail("can_cascade_early() is still true after cascade_early()");
     }
     cascades_ += could ? 1 : 0;
+    partial_cascades_ += could && wheel_.can_cascade_early() ? 1 : 0;
     return check();
   }
+
+  /// The number of cascade_early() calls that left part of the slot for later.
+  std::size_t partial_cascades() const { return partial_cascades_; }
 
   /// The number of effective cascade_early() calls so far.
   std::size_t early_cascades() const { return cascades_; }
@@ -302,6 +311,8 @@ class wheel_differ {
   std::size_t delivered_ = 0;
   // Effective cascade_early() calls so far.
   std::size_t cascades_ = 0;
+  // cascade_early() calls that left part of the slot.
+  std::size_t partial_cascades_ = 0;
   // The first mismatch, or empty.
   std::string error_;
 };
@@ -367,10 +378,12 @@ std::uint64_t decode_advance(byte_reader& in, const wheel_differ<Levels, SlotBit
 
 /// Runs the operation sequence encoded in `in` on a fresh wheel starting at `start`, then
 /// drains it; returns the first mismatch, or an empty string. Adds the number of effective
-/// early cascades to `*early_cascades` when given.
+/// early cascades to `*early_cascades` and of those that left part of the slot to
+/// `*partial_cascades` when given.
 template <unsigned Levels, unsigned SlotBits>
 std::string run_timer_wheel_ops(byte_reader& in, std::uint64_t start, std::size_t pool_size,
-                                std::size_t* early_cascades = nullptr) {
+                                std::size_t* early_cascades = nullptr,
+                                std::size_t* partial_cascades = nullptr) {
   wheel_differ<Levels, SlotBits> d(pool_size, start);
   while (!in.done() && d.ok()) {
     const std::uint8_t op = in.u8();
@@ -394,8 +407,18 @@ std::string run_timer_wheel_ops(byte_reader& in, std::uint64_t start, std::size_
     case 11:
       d.advance(decode_advance(in, d), &in);
       break;
-    case 12: // as the timer service does: advance, then cascade early if the wheel can
-      d.advance(decode_advance(in, d), nullptr) && d.cascade_early();
+    case 12: // as the timer service does: advance, then cascade early (in parts) if it can
+      if (d.advance(decode_advance(in, d), nullptr)) {
+        const std::size_t chunk = in.u8() % 4;
+        for (int k = 0; k < 4 && d.ok() && d.wheel().can_cascade_early(); ++k) {
+          d.cascade_early(chunk == 0 ? SIZE_MAX : chunk);
+          if (in.u8() % 2 == 0) { // meanwhile, the owner arms or cancels
+            const std::size_t other = in.u8() % d.pool_size();
+            in.u8() % 2 ? d.remove(other)
+                        : d.insert(other, decode_deadline<Levels, SlotBits>(in, d.now()));
+          }
+        }
+      }
       break;
     case 13: { // a burst of inserts close together
       const std::size_t n = in.u8() % 16;
@@ -429,6 +452,9 @@ std::string run_timer_wheel_ops(byte_reader& in, std::uint64_t start, std::size_
   }
   if (early_cascades != nullptr) {
     *early_cascades += d.early_cascades();
+  }
+  if (partial_cascades != nullptr) {
+    *partial_cascades += d.partial_cascades();
   }
   return d.error();
 }

@@ -46,12 +46,18 @@ struct recorder {
   }
 };
 
+// How often the sequences reached the early-cascade paths (a test checks that they do).
+struct cascade_counts {
+  // Effective early cascades.
+  std::size_t early = 0;
+  // Early cascades that left part of the slot for later.
+  std::size_t partial = 0;
+};
+
 // Random byte strings, decoded by the harness into insert/remove/advance sequences.
-// Returns the number of early cascades the sequences made (so that a test can check the
-// harness reached that path).
 template <unsigned Levels, unsigned SlotBits>
-std::size_t run_differential(unsigned seeds, std::size_t bytes, std::uint64_t start_mode) {
-  std::size_t early_cascades = 0;
+cascade_counts run_differential(unsigned seeds, std::size_t bytes, std::uint64_t start_mode) {
+  cascade_counts counts;
   std::mt19937_64 rng(Levels * 1000 + SlotBits);
   std::vector<std::uint8_t> input(bytes);
   for (unsigned seed = 0; seed < seeds; ++seed) {
@@ -66,10 +72,25 @@ std::size_t run_differential(unsigned seeds, std::size_t bytes, std::uint64_t st
     }
     kyoto::test::byte_reader in(input.data(), input.size());
     const std::string error = kyoto::test::run_timer_wheel_ops<Levels, SlotBits>(
-        in, start, 1 + seed % 64, &early_cascades);
+        in, start, 1 + seed % 64, &counts.early, &counts.partial);
     BOOST_TEST_REQUIRE(error.empty(), "seed " << seed << ": " << error);
   }
-  return early_cascades;
+  return counts;
+}
+
+// run_differential with start times 0, random and near the end of time; the sequences must
+// reach the early-cascade paths, whole and in parts.
+template <unsigned Levels, unsigned SlotBits>
+void run_differentials(unsigned seeds, unsigned other_seeds, std::size_t bytes) {
+  cascade_counts total;
+  for (std::uint64_t mode = 0; mode < 3; ++mode) {
+    const cascade_counts c =
+        run_differential<Levels, SlotBits>(mode == 0 ? seeds : other_seeds, bytes, mode);
+    total.early += c.early;
+    total.partial += c.partial;
+  }
+  BOOST_TEST(total.early > 100u);
+  BOOST_TEST(total.partial > 10u);
 }
 
 } // namespace
@@ -77,17 +98,11 @@ std::size_t run_differential(unsigned seeds, std::size_t bytes, std::uint64_t st
 BOOST_AUTO_TEST_SUITE(timer_wheel_differential)
 
 BOOST_AUTO_TEST_CASE(default_geometry) {
-  std::size_t early = run_differential<6, 6>(300, 3000, 0);
-  early += run_differential<6, 6>(100, 3000, 1);
-  early += run_differential<6, 6>(100, 3000, 2);
-  BOOST_TEST(early > 100u); // the sequences do reach the early-cascade path
+  run_differentials<6, 6>(300, 100, 3000);
 }
 
 BOOST_AUTO_TEST_CASE(tiny_geometry) {
-  std::size_t early = run_differential<3, 2>(400, 3000, 0);
-  early += run_differential<3, 2>(100, 3000, 1);
-  early += run_differential<3, 2>(100, 3000, 2);
-  BOOST_TEST(early > 100u);
+  run_differentials<3, 2>(400, 100, 3000);
 }
 
 BOOST_AUTO_TEST_CASE(other_geometries) {
@@ -426,6 +441,29 @@ BOOST_AUTO_TEST_CASE(early_cascade_moves_a_coarse_slot_one_tick_ahead) {
   BOOST_TEST(w2.check_invariants());
   BOOST_TEST(w2.advance(6000, r2.fn()) == 2u);
   BOOST_TEST((r2.ids == std::vector<int>{1, 2, 3}));
+
+  // In parts: the rest of the coarse slot stays the first slot due; cancels and inserts
+  // meanwhile; an advance past now finishes the cascade first.
+  timer_wheel w3(0);
+  BOOST_TEST(w3.insert(a, 64));
+  BOOST_TEST(w3.insert(b, 65));
+  BOOST_TEST(w3.insert(c, 66));
+  recorder r3;
+  BOOST_TEST(w3.advance(63, r3.fn()) == 0u);
+  BOOST_TEST(w3.cascade_early(1) == 1u); // a
+  BOOST_TEST(w3.can_cascade_early());
+  BOOST_TEST(w3.level_of(a) == 0);
+  BOOST_TEST(w3.level_of(b) == 1);
+  BOOST_TEST(*w3.next_expiration() == 64u);
+  BOOST_TEST(*w3.next_advance() == 63u); // now: the cascade is not finished
+  BOOST_TEST(w3.check_invariants());
+  w3.remove(b);
+  BOOST_TEST(w3.insert(d, 64));
+  BOOST_TEST(w3.level_of(d) == 0);
+  BOOST_TEST(w3.check_invariants());
+  BOOST_TEST(w3.advance(66, r3.fn()) == 3u); // c was still in the coarse slot
+  BOOST_TEST((r3.ids == std::vector<int>{1, 4, 3}));
+  BOOST_TEST(w3.empty());
 }
 
 BOOST_AUTO_TEST_CASE(million_entries_insert_remove) {

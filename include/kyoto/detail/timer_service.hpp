@@ -4,20 +4,29 @@
 // worker, plugged into the worker loop through runtime::timer_hooks. doc/timers.md has the whole
 // design; this is its protocol.
 //
-// Shards. concurrency() + 1 shards, each a wheel, its own mutex and a cached lower bound on its
-// next expiration: shard i for worker slot i, the last one for threads that hold no worker slot.
+// Shards. concurrency() + 1 shards, each two wheels (below), its own mutex and a cached lower
+// bound on its next expiration: shard i for worker slot i, the last one for threads that hold no
+// worker slot.
 // A timer with no pending wait is in no shard; its first wait arms it in the shard of the
 // calling thread, and it stays there until no wait is pending (timer_state::shard_), so later
 // waits, cancels and per-operation cancellations from any thread lock that one shard. The
 // common path (a worker arming and cancelling its own timers) takes only its own uncontended
 // mutex: there is no global lock.
 //
-// Time. 1 tick = 1 ms since the service was created (epoch_). A deadline becomes the tick that
-// rounds it UP; a wheel is advanced to now rounded DOWN. An entry fires when the wheel reaches
-// its tick, so at a real time >= tick >= deadline: never early. Deadlines the wheel cannot hold
-// (beyond ~2.2 years, time_point::max()) are clamped by the wheel and re-armed, never dropped.
+// Time. The main wheel (Tokio's geometry) counts 1 ms ticks since the service was created
+// (epoch_); a deadline becomes the tick that rounds it UP. Firing at the tick would make every
+// timer late by up to a millisecond (0.5 ms on average, where asio::steady_timer is exact), so
+// each shard also has a small fine wheel in fine ticks of 1/64 ms (15.625 us). When the clock is
+// in millisecond m (now rounded DOWN), the main wheel is advanced to m + wheel_lead: it delivers
+// the timers due by the end of millisecond m + wheel_lead - 1, and each one whose deadline (in
+// fine ticks, rounded UP) has not passed moves to the fine wheel, which is advanced to now in
+// fine ticks. A timer fires only once a wheel reached a tick >= its deadline at a real time >=
+// that tick: never early, and late by at most one fine tick plus the wake-up. A wait started for
+// a deadline the main wheel has passed (it refuses it) goes straight to the fine wheel. Deadlines
+// the main wheel cannot hold (beyond ~2.2 years, time_point::max()) are clamped and re-armed,
+// never dropped. timer_state::in_fine_wheel_ says which wheel holds a timer.
 //
-// Firing. fire_due_timers() locks a due shard, advances its wheel, moves every expired timer's
+// Firing. fire_due_timers() locks a due shard, advances its wheels, moves every expired timer's
 // waits to a private list (clearing the timers' state), recomputes the shard's cached next
 // expiration, unlocks, and only then schedules each wait with runtime::schedule(op, fork). No
 // user code ever runs under a shard lock, nor inline in the driver. Cancelled waits are
@@ -26,8 +35,9 @@
 // Early cascades. Re-arming the entries of a coarse slot (tens of thousands when many timers
 // are armed) takes long enough to make the timers due at that tick late, so each shard
 // publishes a next_due_ one tick before a coarse slot is due (timer_wheel::next_advance), and
-// the driver, about to sleep with nothing to run, cascades it then (prepare_to_sleep). A
-// context that is never idle cascades at the tick, as before.
+// the driver, about to sleep with nothing to run, cascades it then (prepare_to_sleep), in parts
+// of early_cascade_batch entries; it stops when a timer comes due, fires it, and comes back for
+// the rest. A context that is never idle cascades at the tick.
 //
 // Reactor integration. Each shard caches next_due_, a lower bound on its wheel's next
 // expiration: the wheel's next_advance(), one tick early for a coarse slot (lowered on insert,
@@ -115,29 +125,54 @@ class timer_service final
   /// meanwhile; returns the shard's index, or -1 (nothing locked) when `t` is idle.
   int lock_armed_shard(timer_state& t, std::unique_lock<std::mutex>& lock) noexcept;
 
-  // One wheel with its lock; aligned so that two shards never share a cache line.
+  // Fine ticks per millisecond tick of the wheel: a fine tick is 15.625 us.
+  static constexpr std::uint64_t fine_per_tick = 64;
+  // How many ticks ahead of the clock the main wheel is advanced. One is enough for precision;
+  // more gives an early cascade (which can only start one tick before the coarse slot, at the
+  // main wheel's time) that many milliseconds of real time to finish in parts.
+  static constexpr std::uint64_t wheel_lead = 4;
+  // The most entries one prepare_to_sleep() cascades early per shard (about 15 us of work).
+  static constexpr std::size_t early_cascade_batch = 1024;
+  // One fine tick.
+  using fine_duration = std::chrono::duration<std::int64_t, std::ratio<1, 64'000>>;
+  // The fine wheel: 2 levels of 64 fine ticks, 64 ms, far more than the one millisecond (plus
+  // a late driver's delay) that its timers are due within.
+  using fine_timer_wheel = basic_timer_wheel<2, 6>;
+
+  // The wheels of one shard with their lock; aligned so that two shards never share a cache
+  // line.
   struct alignas(64) shard {
-    // Serialises every access to wheel_ and to the timers and waits armed in it.
+    // Serialises every access to the wheels and to the timers and waits armed in them.
     std::mutex mutex_;
-    // The timers armed by threads that map to this shard.
+    // The timers armed by threads that map to this shard, in millisecond ticks. Advanced one
+    // tick ahead of the clock: what it delivers is due by the end of the current millisecond.
     timer_wheel wheel_;
-    // When wheel_ next needs advancing, in ticks (no_tick when empty): a lower bound on its
-    // next expiration.
+    // The timers the wheel delivered that are not due yet, in fine ticks.
+    fine_timer_wheel fine_;
+    // When the shard next needs attention, in fine ticks (no_tick when both wheels are empty):
+    // the earlier of fine_'s next expiration and the start of the millisecond before wheel_'s
+    // next advance. Never later than the next deadline.
     std::atomic<std::uint64_t> next_due_{no_tick};
   };
 
   // The shard for a timer first armed by the calling thread.
   int home_shard() const noexcept;
-  // The deadline's tick, rounded up.
-  std::uint64_t to_tick(clock::time_point t) const noexcept;
-  // The current tick, rounded down.
-  std::uint64_t now_tick() const noexcept;
-  // The time at which tick `tick` starts.
-  clock::time_point tick_time(std::uint64_t tick) const noexcept;
-  // Locks `s` (or only tries, when `try_only`) and fires what is due at `now`.
+  // The deadline in fine ticks, rounded up.
+  std::uint64_t to_fine(clock::time_point t) const noexcept;
+  // The current fine tick, rounded down.
+  std::uint64_t fine_now() const noexcept;
+  // The time at which fine tick `fine` starts.
+  clock::time_point fine_time(std::uint64_t fine) const noexcept;
+  // Locks `s` (or only tries, when `try_only`) and fires what is due at fine tick `now`.
   void fire_shard(shard& s, std::uint64_t now, bool try_only) noexcept;
-  // Stores s.wheel_.next_advance() in s.next_due_ (caller holds the lock).
+  // Whether a shard other than `self` has something due at fine tick `now` (a hint).
+  bool other_shard_due(std::size_t self, std::uint64_t now) const noexcept;
+  // The fine tick from which the main wheel can be advanced to tick `tick`.
+  static std::uint64_t advance_time(std::uint64_t tick) noexcept;
+  // Recomputes s.next_due_ from the wheels (caller holds the lock).
   static void publish_next_due(shard& s) noexcept;
+  // Disarms `t` in whichever wheel of `s` holds it (caller holds the lock).
+  static void remove_entry(shard& s, timer_state& t) noexcept;
   // Detaches `op` from its timer and from its cancellation handler (caller holds the lock).
   static void detach(timer_wait_op* op) noexcept;
   // Unlinks every wait of `t` (under its shard's lock) and appends them to [head, tail).
@@ -147,7 +182,7 @@ class timer_service final
 
   // The scheduler of the owning context.
   runtime& runtime_;
-  // Tick 0.
+  // Tick 0 of both wheels.
   clock::time_point epoch_;
   // The number of shards: concurrency() + 1.
   std::size_t shard_count_;

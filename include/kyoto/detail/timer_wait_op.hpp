@@ -32,6 +32,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -53,6 +54,11 @@ struct timer_state : timer_entry {
   timer_wait_op* head_ = nullptr;
   // The last pending wait, or null.
   timer_wait_op* tail_ = nullptr;
+  // The deadline in fine ticks (1/64 ms, rounded up); the wheel entry holds it in whole ms.
+  std::uint64_t fine_deadline_ = 0;
+  // True while the entry is in its shard's fine wheel (its last millisecond) rather than the
+  // millisecond wheel.
+  bool in_fine_wheel_ = false;
 };
 
 /// What async_wait puts in the handler's associated cancellation slot. It outlives the op (the

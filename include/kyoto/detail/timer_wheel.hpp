@@ -40,9 +40,12 @@
 // base T instead of now); the wheel is then "staged" until now moves: in every level l whose
 // current turn ends at T (digits 0..l of now all S - 1), a slot stands for the next turn, as
 // the top level's always may. Inserts while staged are placed from T as well (a deadline > now
-// is >= T), so the lowest non-empty level still holds the earliest slot. next_advance() tells
-// the owner when to call advance() so that cascades can happen early: one tick before a coarse
-// slot comes due.
+// is >= T), so the lowest non-empty level still holds the earliest slot. The cascade may be
+// done in parts (cascade_early(max_entries)), so that the owner can release its lock between
+// them: until the coarse slot is empty it stays the first slot to come due (next_slot() names
+// it although lower levels are not empty; they hold only what was cascaded, due at T or later),
+// and an advance beyond now moves the rest first. next_advance() tells the owner when to call
+// advance() so that cascades can happen early: one tick before a coarse slot comes due.
 //
 // Never early: an entry is delivered only after a slot start T <= target with deadline <= T.
 // Never late: every entry's slot start is <= its deadline, so an entry due by `target` is in a
@@ -173,31 +176,38 @@ class basic_timer_wheel {
   }
 
   /// True when cascade_early() has something to do: the next slot is a coarse one due at
-  /// now() + 1 and not yet cascaded.
+  /// now() + 1 and not yet (entirely) cascaded.
   bool can_cascade_early() const noexcept {
-    if (staged_ || !pending_.empty()) {
+    if (!pending_.empty()) {
+      return false;
+    }
+    if (cascading()) {
+      return true;
+    }
+    if (staged_) {
       return false;
     }
     const std::optional<expiration> exp = next_slot();
     return exp && exp->level > 0 && exp->time == now_ + 1;
   }
 
-  /// Re-arms, one tick ahead of time, the entries of the coarse slot due at now() + 1, so that
-  /// advance(now() + 1) only delivers. Does nothing (and returns 0) unless can_cascade_early();
-  /// returns the number of entries moved. Never delivers anything and never changes now().
-  std::size_t cascade_early() noexcept {
+  /// Re-arms, one tick ahead of time, up to `max_entries` entries of the coarse slot due at
+  /// now() + 1, so that advance(now() + 1) only delivers; call it again (can_cascade_early()
+  /// says whether to) for the rest. Does nothing (and returns 0) unless can_cascade_early();
+  /// returns the number of entries moved. Never delivers anything and never changes now(). An
+  /// advance() beyond now() first finishes a cascade left unfinished.
+  std::size_t cascade_early(std::size_t max_entries = SIZE_MAX) noexcept {
     if (!can_cascade_early()) {
       return 0;
     }
-    const expiration exp = *next_slot();
-    staged_ = true;
-    timer_list due = levels_[exp.level].take(exp.slot);
-    std::size_t moved = 0;
-    while (timer_entry* e = due.pop_front()) {
-      place(*e); // from base now_ + 1: into a lower level (next turn) or later in the top one
-      ++moved;
+    if (!cascading()) {
+      const expiration exp = *next_slot();
+      staged_ = true;
+      cascading_ = true;
+      cascade_level_ = exp.level;
+      cascade_slot_ = exp.slot;
     }
-    return moved;
+    return continue_cascade(max_entries);
   }
 
   /// Moves time forward to `now` and calls fn(timer_entry&) once for each armed entry whose
@@ -237,6 +247,7 @@ class basic_timer_wheel {
     disarm_all(std::move(pending_));
     size_ = 0;
     staged_ = false;
+    cascading_ = false;
   }
 
   /// Checks every structural invariant in O(size + Levels * slots); for tests.
@@ -337,8 +348,34 @@ class basic_timer_wheel {
     return staged_ && ((now_ + 1) & turn_mask) == 0;
   }
 
+  // True while cascade_early() has moved part of a coarse slot (due at now_ + 1) and part of
+  // it is left.
+  bool cascading() const noexcept {
+    return cascading_ && ((levels_[cascade_level_].occupied() >> cascade_slot_) & 1u) != 0;
+  }
+
+  // Moves up to max_entries entries of the coarse slot being cascaded early; returns how many.
+  std::size_t continue_cascade(std::size_t max_entries) noexcept {
+    std::size_t moved = 0;
+    while (moved < max_entries) {
+      timer_entry* e = levels_[cascade_level_].pop_front(cascade_slot_);
+      if (e == nullptr) {
+        break;
+      }
+      place(*e); // from base now_ + 1: into a lower level (next turn) or later in the top one
+      ++moved;
+    }
+    cascading_ = cascading();
+    return moved;
+  }
+
   // The first slot to come due, or nullopt when no slot is occupied.
   std::optional<expiration> next_slot() const noexcept {
+    if (cascading()) {
+      // The rest of the coarse slot comes due first, although lower levels are not empty (they
+      // hold what was cascaded, all due at now_ + 1 or later).
+      return expiration{now_ + 1, cascade_level_, cascade_slot_};
+    }
     for (unsigned l = 0; l < Levels; ++l) {
       if (!levels_[l].empty()) {
         const unsigned s = levels_[l].next_occupied((digit(now_, l) + 1) & slot_mask);
@@ -361,6 +398,12 @@ class basic_timer_wheel {
 
   // advance() for target - now_ < range: processes slots one by one, in time order.
   void advance_near(std::uint64_t target) noexcept {
+    if (target != now_) {
+      if (cascading()) {
+        continue_cascade(SIZE_MAX); // the rest, so that the slot is empty before now_ moves
+      }
+      cascading_ = false; // also when cancels emptied the slot: the flag must not outlive now_
+    }
     timer_list later;
     for (;;) {
       const std::optional<expiration> exp = next_slot();
@@ -413,6 +456,7 @@ class basic_timer_wheel {
     pending_.splice_back(due);
     now_ = target;
     staged_ = false;
+    cascading_ = false;
     while (timer_entry* e = later.pop_front()) {
       place(*e);
     }
@@ -430,6 +474,11 @@ class basic_timer_wheel {
   std::size_t size_ = 0;
   // True from cascade_early() until now_ moves: entries are placed as seen from now_ + 1.
   bool staged_ = false;
+  // True from an unfinished cascade_early() until the rest is done (see cascading()).
+  bool cascading_ = false;
+  // The level and slot of the coarse slot being cascaded early, while cascading_.
+  unsigned cascade_level_ = 0;
+  unsigned cascade_slot_ = 0;
   // Expired entries not yet handed to advance()'s callback, in deadline order.
   timer_list pending_;
   // Level l holds entries whose slot time first differs from now_ in digit l.

@@ -51,6 +51,15 @@ class timer_wheel_level {
     }
   }
 
+  /// Unlinks and returns the first entry of slot `s`, or null when it is empty.
+  timer_entry* pop_front(unsigned s) noexcept {
+    timer_entry* e = slots_[s].pop_front();
+    if (slots_[s].empty()) {
+      occupied_ &= ~(std::uint64_t{1} << s);
+    }
+    return e;
+  }
+
   /// Empties slot `s` and returns what it held.
   timer_list take(unsigned s) noexcept {
     occupied_ &= ~(std::uint64_t{1} << s);
