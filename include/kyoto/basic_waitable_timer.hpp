@@ -13,7 +13,7 @@
 // for io_context::executor_type, otherwise with system_error(invalid_argument) at construction.
 //
 // Semantics follow Asio: a wait completes with success once the expiry has passed (never
-// earlier; within about 2 ms after it plus scheduling delay, the wheel having 1 ms ticks), or
+// earlier; late by at most one fine tick of 15.625 us plus the wake-up, see doc/timers.md), or
 // with operation_aborted when cancelled (cancel, cancel_one, expires_at/expires_after on a
 // pending wait, per-operation cancellation, destroying the timer). Completions run on the
 // handler's associated executor (default: the timer's), never inside the calling function.
