@@ -215,7 +215,7 @@ join_handle<future_output_t<std::decay_t<F>>> spawn_on(task_scheduler& s, F&& f)
   if (!s.bind(t))
     t->shutdown_queued(); // Shut down: cancel at once; the joiner sees task_aborted.
   else
-    s.schedule_task(t, schedule_hint::fork);
+    s.schedule_task(t, schedule_hint::continuation);
   return h;
 }
 

@@ -13,6 +13,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <optional>
 #include <stdexcept>
+#include <vector>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -173,4 +175,17 @@ BOOST_AUTO_TEST_CASE(async_poll_of_a_void_future) {
                     [&](std::exception_ptr e) { done = !e; });
   io.run();
   BOOST_TEST(done);
+}
+
+// On a context: a task spawned by a handler runs before a handler posted earlier (it is in the
+// worker's LIFO slot, the posted one at the back of the queue), as a spawned Tokio task does.
+BOOST_AUTO_TEST_CASE(a_task_spawned_on_a_worker_runs_next) {
+  kyoto::context ctx{1};
+  std::vector<char> order;
+  asio::post(ctx, [&] {
+    asio::post(ctx, [&] { order.push_back('p'); });
+    kyoto::spawn(ctx, [&] { order.push_back('s'); });
+  });
+  ctx.run();
+  BOOST_TEST((order == std::vector<char>{'s', 'p'}));
 }

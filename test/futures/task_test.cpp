@@ -344,6 +344,18 @@ BOOST_AUTO_TEST_CASE(join_handle_respects_the_budget) {
   BOOST_TEST(cx2.budget() == 0);
 }
 
+// As in Tokio (schedule_task(task, is_yield = false)): a new task is scheduled like a woken one,
+// into the spawning worker's LIFO slot, so a task that spawns a partner and waits for it runs the
+// partner next instead of queueing it behind everything else.
+BOOST_AUTO_TEST_CASE(spawn_schedules_as_a_continuation) {
+  manual_scheduler s;
+  auto h = kyoto::detail::spawn_on(s, kyoto::ready_future<int>(1));
+  BOOST_TEST_REQUIRE(s.hints().size() == 1u);
+  BOOST_TEST(s.hints().back() == schedule_hint::continuation);
+  s.run();
+  BOOST_TEST(poll_handle(h).is_ready());
+}
+
 BOOST_AUTO_TEST_CASE(yield_now_goes_to_the_back) {
   manual_scheduler s;
   auto h = kyoto::detail::spawn_on(s, kyoto::yield_now());
