@@ -88,7 +88,8 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
     if (current < 0) {
       t.fine_deadline_ = fine;
       if (s.wheel_.insert(t, tick)) {
-        due = advance_time(tick);
+        // In a coarse slot, one tick before the slot's start: the early cascade's time.
+        due = advance_time(s.wheel_.next_advance_for(t));
       } else if (fine > fine_now() && s.fine_.insert(t, fine)) {
         // In the millisecond the main wheel has reached, but not due yet (see the header).
         t.in_fine_wheel_ = true;
@@ -269,7 +270,7 @@ void timer_service::fire_shard(shard& s, std::uint64_t now, bool try_only) noexc
   }
   timer_wait_op* head = nullptr;
   timer_wait_op* tail = nullptr;
-  // The fine wheel first, to now; then the main wheel to the end of the current millisecond.
+  // The fine wheel first, to now; then the main wheel, wheel_lead ticks ahead of the clock.
   if (now > s.fine_.now())
     s.fine_.advance(now,
                     [&](timer_entry& e) { take_waits(static_cast<timer_state&>(e), head, tail); });
@@ -294,8 +295,8 @@ void timer_service::prepare_to_sleep() noexcept {
   const std::uint64_t now = fine_now();
   for (std::size_t i = 0; i < shard_count_; ++i) {
     shard& s = shards_[i];
-    // relaxed: as in fire_shard; a shard that can cascade early published the start of the
-    // millisecond before its main wheel's now, which has begun.
+    // relaxed: as in fire_shard; a shard that can cascade early published advance_time() of
+    // its main wheel's now, which has begun.
     if (s.next_due_.load(std::memory_order_relaxed) > now)
       continue;
     // In parts, so that timers due meanwhile wait for one part at most: the driver stops when

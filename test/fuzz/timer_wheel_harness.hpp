@@ -248,6 +248,13 @@ class wheel_differ {
     if (armed && items_[id].deadline() != (*model_iter_[id])->first) {
       return fail("entry " + std::to_string(id) + " has the wrong deadline");
     }
+    if (armed && wheel_.level_of(items_[id]) >= 0) {
+      const std::uint64_t at = wheel_.next_advance_for(items_[id]);
+      const std::optional<std::uint64_t> first = wheel_.next_advance();
+      if (at > items_[id].deadline() || at < wheel_.now() || !first || at < *first) {
+        return fail("next_advance_for(entry " + std::to_string(id) + ") is " + std::to_string(at));
+      }
+    }
     return true;
   }
 

@@ -127,16 +127,18 @@ class timer_service final
 
   // Fine ticks per millisecond tick of the wheel: a fine tick is 15.625 us.
   static constexpr std::uint64_t fine_per_tick = 64;
-  // How many ticks ahead of the clock the main wheel is advanced. One is enough for precision;
-  // more gives an early cascade (which can only start one tick before the coarse slot, at the
-  // main wheel's time) that many milliseconds of real time to finish in parts.
-  static constexpr std::uint64_t wheel_lead = 4;
+  // How many ticks ahead of the clock the main wheel is advanced: one, so that what it delivers
+  // is due within the current millisecond and lands in the fine wheel's first level. More would
+  // cost each timer an extra wake-up (a fine-wheel cascade) and would not lengthen an early
+  // cascade's window: that ends when the main wheel passes T - 1, one millisecond after it
+  // reached it, whatever the lead.
+  static constexpr std::uint64_t wheel_lead = 1;
   // The most entries one prepare_to_sleep() cascades early per shard (about 15 us of work).
   static constexpr std::size_t early_cascade_batch = 1024;
   // One fine tick.
   using fine_duration = std::chrono::duration<std::int64_t, std::ratio<1, 64'000>>;
-  // The fine wheel: 2 levels of 64 fine ticks, 64 ms, far more than the one millisecond (plus
-  // a late driver's delay) that its timers are due within.
+  // The fine wheel: 2 levels of 64 fine ticks, 64 ms, far more than the wheel_lead
+  // milliseconds (plus a late driver's delay) that its timers are due within.
   using fine_timer_wheel = basic_timer_wheel<2, 6>;
 
   // The wheels of one shard with their lock; aligned so that two shards never share a cache
@@ -144,14 +146,15 @@ class timer_service final
   struct alignas(64) shard {
     // Serialises every access to the wheels and to the timers and waits armed in them.
     std::mutex mutex_;
-    // The timers armed by threads that map to this shard, in millisecond ticks. Advanced one
-    // tick ahead of the clock: what it delivers is due by the end of the current millisecond.
+    // The timers armed by threads that map to this shard, in millisecond ticks. Advanced
+    // wheel_lead ticks ahead of the clock: what it delivers is due within the current
+    // millisecond (for a lead of one).
     timer_wheel wheel_;
     // The timers the wheel delivered that are not due yet, in fine ticks.
     fine_timer_wheel fine_;
     // When the shard next needs attention, in fine ticks (no_tick when both wheels are empty):
-    // the earlier of fine_'s next expiration and the start of the millisecond before wheel_'s
-    // next advance. Never later than the next deadline.
+    // the earlier of fine_'s next expiration and advance_time() of wheel_'s next advance. Never
+    // later than the next deadline.
     std::atomic<std::uint64_t> next_due_{no_tick};
   };
 

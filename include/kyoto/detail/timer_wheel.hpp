@@ -128,6 +128,7 @@ class basic_timer_wheel {
       return;
     case timer_entry::state::slotted:
       levels_[e.level_].erase(e);
+      cascading_ = cascading_ && cascading(); // the cascaded slot may just have become empty
       break;
     case timer_entry::state::pending:
       pending_.erase(e);
@@ -173,6 +174,17 @@ class basic_timer_wheel {
       return exp->level > 0 ? exp->time - 1 : exp->time;
     }
     return std::nullopt;
+  }
+
+  /// When advance() must next be called for `e`: the start of its slot, or one tick earlier
+  /// for a coarse slot (so that it can be cascaded early); never after e's deadline and never
+  /// before next_advance(). now() for an entry not in a slot (not armed, or expired).
+  std::uint64_t next_advance_for(const timer_entry& e) const noexcept {
+    if (e.state_ != timer_entry::state::slotted) {
+      return now_;
+    }
+    const std::uint64_t start = slot_start(e.level_, e.slot_);
+    return e.level_ > 0 ? start - 1 : start;
   }
 
   /// True when cascade_early() has something to do: the next slot is a coarse one due at
@@ -294,6 +306,15 @@ class basic_timer_wheel {
         return false;
       }
       ++count;
+    }
+    // The early-cascade state: a cascade is staged, staging happens at the end of a level-0
+    // turn, and the slot being cascaded is the one due at now + 1.
+    if (cascading_ &&
+        (!staged_ || !cascading() || slot_start(cascade_level_, cascade_slot_) != now_ + 1)) {
+      return false;
+    }
+    if (staged_ && ((now_ + 1) & slot_mask) != 0) {
+      return false;
     }
     return count == size_;
   }
