@@ -25,9 +25,9 @@
 //   need 2^32 positions to pass before an ABA on the head word could fool it.
 //
 // Thread-safety contract
-//   push_back, push_batch, pop, remaining_slots, steal_from: the owner only (one thread at a time;
-//   when the
-//     owning thread changes, the hand-over must itself synchronise, e.g. through a mutex).
+//   push_back, push_batch, pop, remaining_slots, steal_from: the owner only (one thread at a
+//     time; when the owning thread changes, the hand-over must itself synchronise, e.g.
+//     through a mutex).
 //     steal_from is called by the owner of the queue that RECEIVES the tasks; the victim may be
 //     owned by, and concurrently used by, any other thread.
 //   size, empty: any thread; exact for the owner, a snapshot for anyone else.

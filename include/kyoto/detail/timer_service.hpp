@@ -39,9 +39,10 @@
 // of early_cascade_batch entries; it stops when a timer comes due, fires it, and comes back for
 // the rest. A context that is never idle cascades at the tick.
 //
-// Reactor integration. Each shard caches next_due_, a lower bound on its wheel's next
-// expiration: the wheel's next_advance(), one tick early for a coarse slot (lowered on insert,
-// recomputed after each advance, left alone on remove: a stale value only costs one early
+// Reactor integration. Each shard caches next_due_, when it next needs attention, in fine ticks:
+// the earlier of the fine wheel's next expiration and the time the main wheel must be advanced
+// (one tick early for a coarse slot); lowered on insert to the new timer's own time,
+// recomputed after each advance, left alone on remove (a stale value only costs one early
 // wake-up). next_timer_deadline() is the minimum over the shards. The
 // driver publishes its wake-up time, then reads the caches; an arming thread lowers the cache,
 // then calls runtime::timer_armed(deadline), which reads the wake-up time. Both sides are
