@@ -421,8 +421,12 @@ BOOST_AUTO_TEST_CASE(early_cascade_moves_a_coarse_slot_one_tick_ahead) {
   BOOST_TEST(w.advance(1000, r.fn()) == 3u);
   BOOST_TEST((r.ids == std::vector<int>{1, 4, 2, 5, 3}));
   BOOST_TEST(w.empty());
+}
 
-  // A carry: the slot due at 4096 is in level 2; cascading it early fills levels 0 and 1.
+// A carry: the slot due at 4096 is in level 2; cascading it early fills levels 0 and 1.
+BOOST_AUTO_TEST_CASE(early_cascade_of_a_level_two_slot_fills_the_levels_below) {
+  timer a, b, c;
+  a.id = 1, b.id = 2, c.id = 3;
   timer_wheel w2(0);
   BOOST_TEST(w2.insert(a, 4096));
   BOOST_TEST(w2.insert(b, 4100));
@@ -441,9 +445,13 @@ BOOST_AUTO_TEST_CASE(early_cascade_moves_a_coarse_slot_one_tick_ahead) {
   BOOST_TEST(w2.check_invariants());
   BOOST_TEST(w2.advance(6000, r2.fn()) == 2u);
   BOOST_TEST((r2.ids == std::vector<int>{1, 2, 3}));
+}
 
-  // In parts: the rest of the coarse slot stays the first slot due; cancels and inserts
-  // meanwhile; an advance past now finishes the cascade first.
+// In parts: the rest of the coarse slot stays the first slot due; cancels and inserts
+// meanwhile; an advance past now finishes the cascade first.
+BOOST_AUTO_TEST_CASE(early_cascade_in_parts) {
+  timer a, b, c, d;
+  a.id = 1, b.id = 2, c.id = 3, d.id = 4;
   timer_wheel w3(0);
   BOOST_TEST(w3.insert(a, 64));
   BOOST_TEST(w3.insert(b, 65));
