@@ -92,11 +92,22 @@ void runtime_impl::schedule_local(worker& w, operation* op, schedule_hint hint) 
   } else {
     push_local(w, op);
   }
-  // A parked worker (here: one blocked in the reactor that receives completions) wakes a peer
-  // itself when it comes back with more work than it can run (worker_loop.cpp, park). With one
-  // slot there is no peer, and the caller is the one worker.
-  if (should_notify && !w.parked && workers_.size() > 1)
+  // With one slot there is no peer, and the caller is the one worker.
+  if (!should_notify || workers_.size() == 1)
+    return;
+  if (!w.parked) {
     notify_parked();
+  } else if (!w.woke_peer_from_reactor && (w.lifo != nullptr) + w.queue.size() >= 2) {
+    // A worker parked in the reactor receives the completions of the descriptors it found
+    // ready, and performs their I/O (Asio's reactor ops do the recv/send system calls) one by
+    // one before it returns. One completion it runs itself when it comes back; from the second
+    // on, a peer is woken now to run them meanwhile, instead of once all the I/O is done (Tokio
+    // wakes peers only after its driver returns, but its driver only dispatches wakers).
+    // Once per wait: the peer, searching, wakes others if it finds more.
+    w.woke_peer_from_reactor = true;
+    ++w.stats.reactor_peer_wakes;
+    notify_parked();
+  }
 }
 
 void runtime_impl::schedule_remote(operation* op) noexcept {

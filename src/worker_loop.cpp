@@ -291,6 +291,7 @@ bool runtime_impl::try_drive(worker& w, clock::time_point limit) {
   auto usec = std::chrono::duration_cast<std::chrono::microseconds>(limit - clock::now()).count();
   boost::system::error_code ec;
   w.in_asio = true;
+  w.woke_peer_from_reactor = false;
   ++w.stats.reactor_waits;
   // Asio's wait_one needs a positive timeout (a negative one makes a bogus timespec). Asio
   // rounds it up to whole milliseconds, so a timer is never fired early by this wait.

@@ -14,6 +14,7 @@
 #include "io/io_support.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,13 +22,17 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <time.h>
+#include <unistd.h>
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -294,6 +299,56 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(shutdown_with_operations_in_flight, Context, kyoto
       BOOST_CHECK(timer_alive.expired());
     }
   }
+}
+
+// A worker blocked in the reactor performs the I/O of every descriptor it finds ready before it
+// returns (Asio's reactor operations do the read/write system calls). From the second
+// completion on it wakes a peer to run them meanwhile, once per wait: reactor_peer_wakes.
+BOOST_AUTO_TEST_CASE(a_worker_in_the_reactor_wakes_a_peer_for_many_completions) {
+  constexpr int pipes = 16;
+  kyoto::context ctx{2};
+  std::vector<std::array<int, 2>> fds(pipes);
+  std::vector<asio::posix::stream_descriptor> readers;
+  for (auto& fd : fds) {
+    BOOST_REQUIRE_EQUAL(::pipe(fd.data()), 0);
+    readers.emplace_back(ctx, fd[0]);
+  }
+  std::uint64_t peer_wakes = 0;
+  for (int round = 0; round < 5 && peer_wakes == 0; ++round) {
+    std::array<char, pipes> bytes{};
+    std::atomic<int> completed{0};
+    for (int i = 0; i < pipes; ++i)
+      asio::async_read(readers[static_cast<std::size_t>(i)],
+                       asio::buffer(&bytes[static_cast<std::size_t>(i)], 1),
+                       [&](error_code ec, std::size_t) { completed += !ec; });
+    // Both workers are held in a handler while every pipe becomes readable, so that the next
+    // reactor wait finds all of them ready at once.
+    std::atomic<int> held{0};
+    std::atomic<bool> release{false};
+    auto hold = [&] {
+      ++held;
+      while (!release)
+        std::this_thread::sleep_for(1ms);
+    };
+    runner<kyoto::context> run(ctx, 2);
+    asio::post(ctx, hold);
+    for (int i = 0; i < 5000 && held < 1; ++i)
+      std::this_thread::sleep_for(1ms);
+    asio::post(ctx, hold); // from outside: wakes the other worker, parked by now
+    for (int i = 0; i < 5000 && held < 2; ++i)
+      std::this_thread::sleep_for(1ms);
+    BOOST_REQUIRE_EQUAL(held.load(), 2);
+    for (auto& fd : fds)
+      BOOST_REQUIRE_EQUAL(::write(fd[1], "x", 1), 1);
+    release = true;
+    BOOST_REQUIRE(run.wait());
+    BOOST_REQUIRE_EQUAL(completed.load(), pipes);
+    peer_wakes = ctx.metrics().total(&kyoto::worker_metrics::reactor_peer_wakes);
+    ctx.restart();
+  }
+  for (auto& fd : fds)
+    ::close(fd[1]);
+  BOOST_TEST(peer_wakes >= 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

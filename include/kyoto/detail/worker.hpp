@@ -66,8 +66,12 @@ struct alignas(64) worker {
   // private operations right now: functions submitted then are queued, never run inline.
   bool in_asio = false;
   // owner: whether the worker is parked (between announcing it in the idle set and leaving);
-  // work it schedules for itself then wakes no one, it runs the work itself when it returns.
+  // work it schedules for itself then wakes no one until it has two operations queued (see
+  // runtime_impl::schedule_local).
   bool parked = false;
+  // owner: whether this worker, parked in the reactor, already woke a peer for the completions
+  // of the current reactor wait (reset before each wait).
+  bool woke_peer_from_reactor = false;
   // owner: the frame under which Asio queues this thread's immediate completions (valid while
   // the slot is claimed).
   asio_thread_info* asio_frame = nullptr;
