@@ -100,10 +100,11 @@ void runtime_impl::schedule_local(worker& w, operation* op, schedule_hint hint) 
   } else if (!w.woke_peer_from_reactor && (w.lifo != nullptr) + w.queue.size() >= 2) {
     // A worker parked in the reactor receives the completions of the descriptors it found
     // ready, and performs their I/O (Asio's reactor ops do the recv/send system calls) one by
-    // one before it returns. One completion it runs itself when it comes back; from the second
-    // on, a peer is woken now to run them meanwhile, instead of once all the I/O is done (Tokio
-    // wakes peers only after its driver returns, but its driver only dispatches wakers).
-    // Once per wait: the peer, searching, wakes others if it finds more.
+    // one before it returns; then those of the timers it fires. One completion it runs itself
+    // when it comes back; from the second on, a peer is woken now to run them meanwhile,
+    // instead of once all the I/O is done (Tokio wakes peers only after its driver returns,
+    // but its driver only dispatches wakers). Once per wait: the peer, searching, wakes others
+    // if it finds more.
     w.woke_peer_from_reactor = true;
     ++w.stats.reactor_peer_wakes;
     notify_parked();

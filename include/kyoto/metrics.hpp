@@ -34,8 +34,8 @@ struct worker_metrics {
   /// Calls into Asio's reactor: non-blocking polls and blocking waits.
   std::uint64_t reactor_polls = 0;
   std::uint64_t reactor_waits = 0;
-  /// Blocking waits in the reactor that woke a peer to run their completions while this
-  /// worker was still performing the rest of their I/O (two or more completions).
+  /// Blocking waits in the reactor that woke a peer to run their completions (I/O, timers)
+  /// while this worker was still performing the rest of them (two or more completions).
   std::uint64_t reactor_peer_wakes = 0;
   /// Operations in the local queue when the snapshot was taken.
   std::uint64_t local_queue_depth = 0;

@@ -32,7 +32,7 @@ struct failing_allocator {
     if (*fail)
       return nullptr;
     ++*live;
-    return ::operator new(size, std::nothrow);
+    return ::operator new(size);
   }
   void deallocate(void* p) noexcept {
     --*live;

@@ -33,9 +33,18 @@
 
 namespace kyoto::detail {
 
-/// Allocates the injection queue's segments: plain nothrow new. Tests substitute one that fails.
+/// Allocates the injection queue's segments with the global operator new (a program that
+/// replaces operator new and delete gets its own pair; the nothrow form would not be paired with
+/// a replaced delete under AddressSanitizer). Null when out of memory. Tests substitute one that
+/// fails.
 struct inject_segment_allocator {
-  void* allocate(std::size_t size) noexcept { return ::operator new(size, std::nothrow); }
+  void* allocate(std::size_t size) noexcept {
+    try {
+      return ::operator new(size);
+    } catch (const std::bad_alloc&) {
+      return nullptr;
+    }
+  }
   void deallocate(void* p) noexcept { ::operator delete(p); }
 };
 
