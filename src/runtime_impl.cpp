@@ -104,10 +104,11 @@ void runtime_impl::schedule_local(worker& w, operation* op, schedule_hint hint) 
     // when it comes back; from the second on, a peer is woken now to run them meanwhile,
     // instead of once all the I/O is done (Tokio wakes peers only after its driver returns,
     // but its driver only dispatches wakers). Once per wait: the peer, searching, wakes others
-    // if it finds more.
-    w.woke_peer_from_reactor = true;
-    ++w.stats.reactor_peer_wakes;
-    notify_parked();
+    // if it finds more. This worker is still on the sleeper list: it must not pick itself.
+    if (notify_parked(w.index)) {
+      w.woke_peer_from_reactor = true;
+      ++w.stats.reactor_peer_wakes;
+    }
   }
 }
 
@@ -154,8 +155,8 @@ void runtime_impl::work_finished() noexcept {
     stop();
 }
 
-bool runtime_impl::notify_parked() noexcept {
-  if (auto index = idle_.worker_to_notify()) {
+bool runtime_impl::notify_parked(std::size_t except) noexcept {
+  if (auto index = idle_.worker_to_notify(except)) {
     unpark(*workers_[*index]);
     return true;
   }

@@ -89,7 +89,7 @@ class runtime_impl {
   void overflow_to_injection(worker& w, std::span<operation* const> batch) noexcept;
   void acquire_token(worker& w) noexcept;
   void release_token(worker& w) noexcept;
-  bool notify_parked() noexcept;
+  bool notify_parked(std::size_t except = idle_set::no_worker) noexcept;
   void notify_if_work_pending() noexcept;
   void unpark(worker& w) noexcept;
 

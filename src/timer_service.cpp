@@ -76,7 +76,6 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
   const std::uint64_t fine = to_fine(deadline);
   const std::uint64_t tick = fine / fine_per_tick + (fine % fine_per_tick != 0); // rounded up
   std::uint64_t due = no_tick; // when the shard needs attention for this timer, once armed
-  bool lowered = false;        // whether this wait lowered the shard's next_due_
   for (;;) {
     // acquire: pairs with the release store of -1 in take_waits; a thread that sees the timer
     // idle also sees its wait list emptied by whichever thread fired or cancelled it.
@@ -108,7 +107,11 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
         // seq_cst: one half of the handshake with the driver (see the header): this store, then
         // timer_armed's load of the driver's wake-up time.
         s.next_due_.store(due, std::memory_order_seq_cst);
-        lowered = true;
+        // Still under the lock: a wait that finds next_due_ already this low (and so does not
+        // check) comes after this check, and the driver wakes by `due` at the latest. Checked
+        // after unlocking, a later wait for a later deadline could skip its check while this
+        // thread is preempted before its own, and the driver would sleep past both.
+        runtime_.timer_armed(fine_time(due));
       }
     }
     op->owner_ = &t;
@@ -119,13 +122,6 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
     append(t.head_, t.tail_, op);
     break;
   }
-  // Only a wait that lowered next_due_ can need the driver earlier than it plans to wake. An
-  // unchanged value came from an insert whose own thread calls timer_armed (perhaps just after
-  // this), or from a recomputation after an advance, which never lowers it below what a
-  // sleeping driver read (see the header); either way the driver wakes by then. Skipping the
-  // call keeps the arming path off driver_wakes_at_'s cache line, which the driver writes.
-  if (lowered)
-    runtime_.timer_armed(fine_time(due));
 }
 
 int timer_service::lock_armed_shard(timer_state& t, std::unique_lock<std::mutex>& lock) noexcept {

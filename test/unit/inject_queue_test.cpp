@@ -1,7 +1,8 @@
 // Tests of kyoto/detail/inject_queue.hpp: FIFO order across segments, the fallback list when a
 // segment cannot be allocated, a differential test against a std::deque model with random
 // push / push_batch / pop_batch sequences and random allocation failures, and producers and
-// consumers on several threads (run under ThreadSanitizer too: label concurrency).
+// consumers on several threads with allocations failing now and then (run under ThreadSanitizer
+// too: label concurrency).
 
 #include <kyoto/detail/inject_queue.hpp>
 
@@ -91,6 +92,19 @@ BOOST_FIXTURE_TEST_CASE(fifo_across_segments_and_size, fixture) {
   BOOST_TEST(live == 0);
 }
 
+BOOST_AUTO_TEST_CASE(at_most_max_spare_segments_are_kept) {
+  bool fail = false;
+  int live = 0;
+  std::vector<item> many((test_queue::max_spare_segments + 12) * seg);
+  test_queue q(failing_allocator{&fail, &live});
+  for (auto& i : many)
+    q.push(&i);
+  BOOST_TEST(live == static_cast<int>(test_queue::max_spare_segments + 12));
+  BOOST_TEST(pop_all(q, many.size()).size() == many.size());
+  // The newest segment stays in place; of the emptied ones, max_spare_segments are kept.
+  BOOST_TEST(live == static_cast<int>(test_queue::max_spare_segments + 1));
+}
+
 BOOST_FIXTURE_TEST_CASE(a_steady_flow_allocates_nothing, fixture) {
   test_queue q(failing_allocator{&fail, &live});
   for (std::size_t i = 0; i < 2 * seg; ++i)
@@ -146,6 +160,7 @@ BOOST_FIXTURE_TEST_CASE(without_memory_operations_wait_on_the_fallback_list_in_o
 }
 
 BOOST_AUTO_TEST_CASE(differential_against_a_deque) {
+  std::size_t seeds_with_fallback = 0;
   for (unsigned seed = 1; seed <= 40; ++seed) {
     bool fail = false;
     int live = 0;
@@ -155,6 +170,7 @@ BOOST_AUTO_TEST_CASE(differential_against_a_deque) {
       std::size_t next = 0;
       test_queue q(failing_allocator{&fail, &live});
       std::deque<operation*> model;
+      bool used_fallback = false;
       for (int step = 0; step < 3'000 && next < items.size(); ++step) {
         fail = rng() % 8 == 0; // now and then no memory
         switch (rng() % 3) {
@@ -183,7 +199,10 @@ BOOST_AUTO_TEST_CASE(differential_against_a_deque) {
         }
         }
         BOOST_REQUIRE_EQUAL(q.size(), model.size());
+        if (step % 64 == 0 && q.fallback_length() > 0)
+          used_fallback = true;
       }
+      seeds_with_fallback += used_fallback;
       fail = false;
       auto rest = pop_all(q, model.size() + 1);
       BOOST_REQUIRE(rest == std::vector<operation*>(model.begin(), model.end()));
@@ -191,13 +210,27 @@ BOOST_AUTO_TEST_CASE(differential_against_a_deque) {
     }
     BOOST_TEST(live == 0);
   }
+  // The random failures did reach the fallback list (and its transitions back).
+  BOOST_TEST(seeds_with_fallback >= 10u);
 }
+
+// Fails every third allocation, from any thread.
+struct flaky_allocator {
+  std::atomic<int>* calls;
+  void* allocate(std::size_t size) noexcept {
+    if (calls->fetch_add(1) % 3 == 2)
+      return nullptr;
+    return ::operator new(size);
+  }
+  void deallocate(void* p) noexcept { ::operator delete(p); }
+};
 
 BOOST_AUTO_TEST_CASE(producers_and_consumers_on_threads_lose_nothing) {
   constexpr int producers = 3;
   constexpr int per_producer = 20'000;
   std::vector<item> items(producers * per_producer);
-  kyoto::detail::inject_queue q;
+  std::atomic<int> allocations{0};
+  kyoto::detail::basic_inject_queue<flaky_allocator> q(flaky_allocator{&allocations});
   std::vector<std::atomic<int>> seen(items.size());
   std::atomic<int> popped{0};
   std::atomic<bool> out_of_order{false};

@@ -37,6 +37,9 @@ namespace kyoto::detail {
 
 class idle_set {
  public:
+  /// No worker: worker_to_notify's default exception.
+  static constexpr std::size_t no_worker = ~std::size_t{0};
+
   explicit idle_set(std::size_t num_workers)
       : state_(num_workers << unparked_shift), num_workers_(num_workers) {
     sleepers_.reserve(num_workers);
@@ -44,16 +47,24 @@ class idle_set {
 
   /// The worker to wake after making work available, or nullopt when none needs waking (a
   /// worker is searching already, or none is parked). The returned worker counts as unparked
-  /// and searching from now on.
-  std::optional<std::size_t> worker_to_notify() {
+  /// and searching from now on. `except`: a parked worker that must not be chosen (a worker
+  /// parked in the reactor that wants a peer: it is still on the sleeper list).
+  std::optional<std::size_t> worker_to_notify(std::size_t except = no_worker) {
     if (!notify_should_wake())
       return std::nullopt;
     std::lock_guard lock(mutex_);
-    if (!notify_should_wake() || sleepers_.empty())
+    if (!notify_should_wake())
       return std::nullopt;
+    // The most recent sleeper other than `except` (which is on the list at most once).
+    std::size_t pos = sleepers_.size();
+    if (pos > 0 && sleepers_[pos - 1] == except)
+      --pos;
+    if (pos == 0)
+      return std::nullopt;
+    --pos;
     state_.fetch_add(1 | (std::size_t{1} << unparked_shift), std::memory_order_seq_cst);
-    std::size_t index = sleepers_.back();
-    sleepers_.pop_back();
+    const std::size_t index = sleepers_[pos];
+    sleepers_.erase(sleepers_.begin() + static_cast<std::ptrdiff_t>(pos));
     return index;
   }
 

@@ -212,7 +212,7 @@ class basic_inject_queue {
   // Guards everything below except published_length_.
   mutable std::mutex mutex_;
   SegmentAllocator allocator_;
-  // The oldest and newest segments; the newest is the only one that may have free slots.
+  // The oldest and newest segments; only the newest may have free slots at its tail.
   segment* first_ = nullptr;
   segment* last_ = nullptr;
   // Emptied segments kept for reuse, linked through next, and how many.

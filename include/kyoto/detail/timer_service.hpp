@@ -44,10 +44,13 @@
 // (one tick early for a coarse slot); lowered on insert to the new timer's own time,
 // recomputed after each advance, left alone on remove (a stale value only costs one early
 // wake-up). next_timer_deadline() is the minimum over the shards. The
-// driver publishes its wake-up time, then reads the caches; an arming thread lowers the cache,
-// then calls runtime::timer_armed(deadline), which reads the wake-up time. Both sides are
+// driver publishes its wake-up time, then reads the caches; an arming thread that lowers the
+// cache then calls runtime::timer_armed(deadline), which reads the wake-up time. Both sides are
 // seq_cst, so either the driver sees the new deadline or the arming thread sees the driver's
-// later wake-up time and interrupts the reactor.
+// later wake-up time and interrupts the reactor. A wait that does not lower the cache does not
+// check (the check reads a line the driver writes at every park): the earlier value is covered
+// by the check of the wait that set it, made before that wait released the shard lock, or by a
+// recomputation after an advance, which never goes below what a sleeping driver read.
 //
 // Thread safety: every member may be called from any thread, except shutdown() (the context's
 // shutdown, after run() calls returned). One timer_state must not be used by two of

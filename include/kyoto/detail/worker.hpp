@@ -66,8 +66,8 @@ struct alignas(64) worker {
   // private operations right now: functions submitted then are queued, never run inline.
   bool in_asio = false;
   // owner: whether the worker is parked (between announcing it in the idle set and leaving);
-  // work it schedules for itself then wakes no one until it has two operations queued (see
-  // runtime_impl::schedule_local).
+  // work it schedules for itself then wakes no one until it has two operations queued, then
+  // one peer per reactor wait (see runtime_impl::schedule_local).
   bool parked = false;
   // owner: whether this worker, parked in the reactor, already woke a peer for the completions
   // of the current reactor wait (reset before each wait).
