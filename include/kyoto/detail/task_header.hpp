@@ -17,9 +17,10 @@
 //   races with the context's destructor is a use of a destroyed object, as with any Asio object.)
 // - The join handle reads the output after seeing `complete`; the join waker slot belongs to
 //   whoever the `join_waker` bit says (task_state.hpp).
-// - task_scheduler keeps every live task in an intrusive list (under a mutex) so that shutdown
-//   can cancel tasks that are idle and referenced only by wakers; a task leaves the list when it
-//   completes. Each unfinished task counts as one unit of the scheduler's outstanding work.
+// - task_scheduler keeps every live task in an intrusive list (sharded by the binding thread,
+//   each shard under its own mutex) so that shutdown can cancel tasks that are idle and
+//   referenced only by wakers; a task leaves the list when it completes. Each unfinished task
+//   counts as one unit of the scheduler's outstanding work.
 //
 // Thread safety: members are called from any thread, each under the ownership its comment says.
 
@@ -132,14 +133,33 @@ class task_scheduler {
   ~task_scheduler() = default;
 
  private:
-  // Guards the list and closed_.
-  mutable std::mutex mutex_;
-  // The first task of the intrusive list of live tasks.
-  task_header* head_ = nullptr;
-  // The number of tasks in the list.
-  std::size_t count_ = 0;
-  // Set by shutdown_tasks(): bind() fails from then on.
-  bool closed_ = false;
+  // The registry is sharded so that spawning and completing tasks on different workers do not
+  // contend for one lock (Tokio 1.24's OwnedTasks has a single mutex; later versions shard it).
+  // A thread binds its tasks to its own shard; a task is released from the shard it is in.
+  static constexpr std::size_t shard_count = 16;
+
+  // One part of the registry; aligned so that two shards never share a cache line.
+  struct alignas(64) shard {
+    // Guards the other members.
+    mutable std::mutex mutex;
+    // The first task of the intrusive list of live tasks.
+    task_header* head = nullptr;
+    // The number of tasks in the list.
+    std::size_t count = 0;
+    // Set by shutdown_tasks(): bind() fails from then on.
+    bool closed = false;
+  };
+
+  // The shard for tasks bound by the calling thread (threads are spread over the shards in
+  // the order they first bind a task).
+  static std::uint8_t this_thread_shard() noexcept {
+    static std::atomic<std::uint32_t> next_thread{0};
+    thread_local const auto index = static_cast<std::uint8_t>(
+        next_thread.fetch_add(1, std::memory_order_relaxed) % shard_count);
+    return index;
+  }
+
+  shard shards_[shard_count];
   // Tasks reported as suspicious.
   std::atomic<std::uint64_t> suspicious_{0};
 };
@@ -186,8 +206,7 @@ class task_header : public operation {
 
  protected:
   task_header(const task_vtable* vtable, task_scheduler* scheduler) noexcept
-      : operation(&do_operation), vtable_(vtable), scheduler_(scheduler),
-        id_(next_id_.fetch_add(1, std::memory_order_relaxed)) {}
+      : operation(&do_operation), vtable_(vtable), scheduler_(scheduler), id_(new_id()) {}
   ~task_header() = default;
 
   /// Where the output lives: 0 future, 1 output, 2 consumed. Owned by whoever owns the task's
@@ -238,13 +257,15 @@ class task_header : public operation {
   const task_vtable* vtable_;
   // Where the task is queued when woken; used only while the task is not complete.
   task_scheduler* scheduler_;
-  // The registry list links, guarded by the scheduler's mutex.
+  // The registry list links, guarded by the mutex of the task's shard.
   task_header* prev_ = nullptr;
   task_header* next_task_ = nullptr;
-  // Registry membership (guarded by the scheduler's mutex): bound_ = counted as work,
+  // Registry membership (guarded by the shard's mutex): bound_ = counted as work,
   // listed_ = in the list.
   bool bound_ = false;
   bool listed_ = false;
+  // The registry shard that holds the task (set by bind, before the task is scheduled).
+  std::uint8_t shard_ = 0;
   // Set once the task was reported as suspicious (poller only).
   bool flagged_ = false;
   // Times polled (written by the poller only).
@@ -254,9 +275,22 @@ class task_header : public operation {
   std::atomic<std::uint32_t> self_wakes_{0};
   // The join handle's waker; ownership follows the join_waker bit.
   waker join_waker_;
+  // A new task id. Each thread takes ids from the shared counter in blocks, so that spawning
+  // on several workers does not contend for it; ids are unique, not ordered across threads.
+  static std::uint64_t new_id() noexcept {
+    constexpr std::uint64_t block = 1024;
+    thread_local std::uint64_t next = 0;
+    thread_local std::uint64_t end = 0;
+    if (next == end) {
+      next = next_id_.fetch_add(block, std::memory_order_relaxed);
+      end = next + block;
+    }
+    return next++;
+  }
+
   // The task's id (immutable).
   std::uint64_t id_;
-  // The next task id to hand out.
+  // The first id of the next block to hand out.
   static inline std::atomic<std::uint64_t> next_id_{1};
 };
 
@@ -417,35 +451,39 @@ inline task_info task_header::info() const {
 }
 
 inline bool task_scheduler::bind(task_header* t) noexcept {
+  const std::uint8_t index = this_thread_shard();
+  shard& s = shards_[index];
   {
-    std::lock_guard lock(mutex_);
-    if (closed_)
+    std::lock_guard lock(s.mutex);
+    if (s.closed)
       return false;
-    t->next_task_ = head_;
-    if (head_)
-      head_->prev_ = t;
-    head_ = t;
+    t->shard_ = index;
+    t->next_task_ = s.head;
+    if (s.head)
+      s.head->prev_ = t;
+    s.head = t;
     t->bound_ = t->listed_ = true;
-    ++count_;
+    ++s.count;
   }
   work_started();
   return true;
 }
 
 inline void task_scheduler::release(task_header* t) noexcept {
+  shard& s = shards_[t->shard_];
   bool bound;
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(s.mutex);
     bound = t->bound_;
     if (t->listed_) {
       if (t->prev_)
         t->prev_->next_task_ = t->next_task_;
       else
-        head_ = t->next_task_;
+        s.head = t->next_task_;
       if (t->next_task_)
         t->next_task_->prev_ = t->prev_;
       t->listed_ = false;
-      --count_;
+      --s.count;
     }
   }
   if (bound)
@@ -453,37 +491,48 @@ inline void task_scheduler::release(task_header* t) noexcept {
 }
 
 inline void task_scheduler::shutdown_tasks() noexcept {
-  for (;;) {
-    task_header* t;
-    {
-      std::lock_guard lock(mutex_);
-      closed_ = true;
-      t = head_;
-      if (!t)
-        return;
-      head_ = t->next_task_;
-      if (head_)
-        head_->prev_ = nullptr;
-      t->listed_ = false;
-      --count_;
-      // Keeps the task alive while this thread shuts it down.
-      t->state_.ref_inc();
+  // Close every shard first, so that no task is bound anywhere once this starts.
+  for (shard& s : shards_) {
+    std::lock_guard lock(s.mutex);
+    s.closed = true;
+  }
+  for (shard& s : shards_) {
+    for (;;) {
+      task_header* t;
+      {
+        std::lock_guard lock(s.mutex);
+        t = s.head;
+        if (!t)
+          break;
+        s.head = t->next_task_;
+        if (s.head)
+          s.head->prev_ = nullptr;
+        t->listed_ = false;
+        --s.count;
+        // Keeps the task alive while this thread shuts it down.
+        t->state_.ref_inc();
+      }
+      t->shutdown();
     }
-    t->shutdown();
   }
 }
 
 inline std::size_t task_scheduler::live_tasks() const {
-  std::lock_guard lock(mutex_);
-  return count_;
+  std::size_t n = 0;
+  for (const shard& s : shards_) {
+    std::lock_guard lock(s.mutex);
+    n += s.count;
+  }
+  return n;
 }
 
 inline std::vector<task_info> task_scheduler::diagnostics() const {
   std::vector<task_info> out;
-  std::lock_guard lock(mutex_);
-  out.reserve(count_);
-  for (task_header* t = head_; t; t = t->next_task_)
-    out.push_back(t->info());
+  for (const shard& s : shards_) {
+    std::lock_guard lock(s.mutex);
+    for (task_header* t = s.head; t; t = t->next_task_)
+      out.push_back(t->info());
+  }
   return out;
 }
 
