@@ -288,11 +288,11 @@ class thread_notifier {
     return *static_cast<thread_notifier*>(w.data());
   }
 
-  /// Waits until notified or `d` elapsed; clears the notification.
+  /// Waits until notified or `d` elapsed. Leaves the notification for take(): clearing it here
+  /// lost it (block_on then never polled its finished task again and waited forever).
   void wait_for(std::chrono::milliseconds d) {
     std::unique_lock lock(mutex_);
     cv_.wait_for(lock, d, [this] { return notified_; });
-    notified_ = false;
   }
 
   /// True (and cleared) when notified since the last call.

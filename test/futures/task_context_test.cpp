@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -81,6 +82,31 @@ BOOST_AUTO_TEST_CASE(block_on_drives_the_context) {
   guard.reset();
   t1.join();
   t2.join();
+}
+
+// Every slot is held by another thread, so block_on cannot help and waits for the task to be
+// run by that thread: the completion's notification arrives while it waits, and must not be
+// lost (it was: block_on's wait consumed it, and block_on never polled the task again).
+BOOST_AUTO_TEST_CASE(block_on_waiting_for_other_threads_sees_the_completion) {
+  kyoto::context ctx(1);
+  auto guard = asio::make_work_guard(ctx);
+  std::thread runner([&] { ctx.run(); });
+  while (ctx.metrics().workers[0].parks == 0) // the runner holds the only slot, parked
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto result = std::async(std::launch::async, [&] {
+    int sum = 0;
+    for (int i = 0; i < 50; ++i)
+      sum += kyoto::block_on(ctx, [i] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1)); // lands in block_on's wait
+        return i;
+      });
+    return sum;
+  });
+  // On failure block_on never returns: the test then times out in ctest.
+  BOOST_REQUIRE(result.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  BOOST_TEST(result.get() == 49 * 50 / 2);
+  guard.reset();
+  runner.join();
 }
 
 BOOST_AUTO_TEST_CASE(block_on_from_a_worker_throws) {
