@@ -313,7 +313,8 @@ void timer_service::prepare_to_sleep() noexcept {
       const bool unfinished = s.wheel_.can_cascade_early();
       const std::optional<std::uint64_t> fine = s.fine_.next_expiration();
       lock.unlock();
-      if (!unfinished || (fine && *fine <= fine_now()) || other_shard_due(i, fine_now()))
+      const std::uint64_t later = fine_now();
+      if (!unfinished || (fine && *fine <= later) || other_shard_due(i, later))
         break;
     }
   }
@@ -335,7 +336,8 @@ void timer_service::publish_next_due(shard& s) noexcept {
   // and, once it has nothing else to run, cascades the slot early in prepare_to_sleep().
   if (const std::optional<std::uint64_t> tick = s.wheel_.next_advance())
     next = std::min(next, advance_time(*tick));
-  // seq_cst: part of the handshake with the driver (a store that may lower the cache).
+  // seq_cst: part of the handshake with the driver. A recomputation never goes below what a
+  // sleeping driver read (see the header), so it needs no timer_armed check.
   s.next_due_.store(next, std::memory_order_seq_cst);
 }
 
