@@ -54,13 +54,16 @@ void timer_service::shutdown() {
     timer_wait_op* head = nullptr;
     timer_wait_op* tail = nullptr;
     {
-      std::lock_guard lock(s.mutex_);
+      std::lock_guard lock(s.lock_);
       // Moving the wheel to the end of time delivers every entry; later inserts fail (their
       // deadline is in the past) and complete at once, i.e. are destroyed by the runtime.
       auto take = [&](timer_entry& e) { take_waits(static_cast<timer_state&>(e), head, tail); };
       s.fine_.advance(no_tick - 1, take);
       s.wheel_.advance(no_tick - 1, take);
       s.next_due_.store(no_tick, std::memory_order_relaxed);
+      // The runtime is shut down: its count no longer matters (as Asio, which destroys pending
+      // operations without counting them finished).
+      s.holds_work_ = false;
     }
     while (head) {
       timer_wait_op* next = head->next_wait_;
@@ -82,7 +85,7 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
     const int current = t.shard_.load(std::memory_order_acquire);
     const int index = current >= 0 ? current : home_shard();
     shard& s = shards_[static_cast<std::size_t>(index)];
-    std::unique_lock lock(s.mutex_);
+    std::unique_lock lock(s.lock_);
     if (t.shard_.load(std::memory_order_relaxed) != current)
       continue; // fired or cancelled meanwhile: now idle, start over
     if (current < 0) {
@@ -103,6 +106,7 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
         return;
       }
       t.shard_.store(index, std::memory_order_relaxed);
+      hold_work(s);
       if (due < s.next_due_.load(std::memory_order_relaxed)) {
         // seq_cst: one half of the handshake with the driver (see the header): this store, then
         // timer_armed's load of the driver's wake-up time.
@@ -124,13 +128,13 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
   }
 }
 
-int timer_service::lock_armed_shard(timer_state& t, std::unique_lock<std::mutex>& lock) noexcept {
+int timer_service::lock_armed_shard(timer_state& t, std::unique_lock<spin_lock>& lock) noexcept {
   for (;;) {
     // acquire: as in start_wait.
     const int current = t.shard_.load(std::memory_order_acquire);
     if (current < 0)
       return -1;
-    lock = std::unique_lock(shards_[static_cast<std::size_t>(current)].mutex_);
+    lock = std::unique_lock(shards_[static_cast<std::size_t>(current)].lock_);
     if (t.shard_.load(std::memory_order_relaxed) == current)
       return current;
     lock.unlock(); // fired, cancelled or moved meanwhile: look again
@@ -138,7 +142,7 @@ int timer_service::lock_armed_shard(timer_state& t, std::unique_lock<std::mutex>
 }
 
 std::size_t timer_service::cancel(timer_state& t) noexcept {
-  std::unique_lock<std::mutex> lock;
+  std::unique_lock<spin_lock> lock;
   const int current = lock_armed_shard(t, lock);
   if (current < 0)
     return 0;
@@ -150,13 +154,16 @@ std::size_t timer_service::cancel(timer_state& t) noexcept {
   for (timer_wait_op* op = t.head_; op; op = op->next_wait_)
     ++n;
   take_waits(t, head, tail);
+  const bool give_back = drop_work_if_idle(s);
   lock.unlock();
   schedule_all(head, boost::asio::error::operation_aborted);
+  if (give_back)
+    runtime_.work_finished();
   return n;
 }
 
 std::size_t timer_service::cancel_one(timer_state& t) noexcept {
-  std::unique_lock<std::mutex> lock;
+  std::unique_lock<spin_lock> lock;
   const int current = lock_armed_shard(t, lock);
   if (current < 0)
     return 0;
@@ -172,14 +179,17 @@ std::size_t timer_service::cancel_one(timer_state& t) noexcept {
     // release: see take_waits.
     t.shard_.store(-1, std::memory_order_release);
   }
+  const bool give_back = drop_work_if_idle(s);
   lock.unlock();
   schedule_all(op, boost::asio::error::operation_aborted);
+  if (give_back)
+    runtime_.work_finished();
   return 1;
 }
 
 void timer_service::move(timer_state& to, timer_state& from) noexcept {
   assert(to.shard_.load(std::memory_order_relaxed) < 0 && "move: the target has pending waits");
-  std::unique_lock<std::mutex> lock;
+  std::unique_lock<spin_lock> lock;
   const int current = lock_armed_shard(from, lock);
   if (current < 0)
     return;
@@ -210,7 +220,7 @@ void timer_service::cancel_wait(timer_cancel_handler& h) noexcept {
   if (h.shard_ < 0)
     return; // completed at once, never armed
   shard& s = shards_[static_cast<std::size_t>(h.shard_)];
-  std::unique_lock lock(s.mutex_);
+  std::unique_lock lock(s.lock_);
   timer_wait_op* op = h.op_;
   if (!op)
     return; // already fired or cancelled
@@ -228,8 +238,11 @@ void timer_service::cancel_wait(timer_cancel_handler& h) noexcept {
     // release: see take_waits.
     t.shard_.store(-1, std::memory_order_release);
   }
+  const bool give_back = drop_work_if_idle(s);
   lock.unlock();
   schedule_all(op, boost::asio::error::operation_aborted);
+  if (give_back)
+    runtime_.work_finished();
 }
 
 timer_service::clock::time_point timer_service::next_timer_deadline() noexcept {
@@ -264,7 +277,7 @@ void timer_service::fire_shard(shard& s, std::uint64_t now, bool try_only) noexc
   // by the seq_cst handshake, and after waking it reads at least what it read before sleeping.
   if (s.next_due_.load(std::memory_order_relaxed) > now)
     return;
-  std::unique_lock lock(s.mutex_, std::defer_lock);
+  std::unique_lock lock(s.lock_, std::defer_lock);
   if (try_only) {
     if (!lock.try_lock())
       return;
@@ -290,8 +303,11 @@ void timer_service::fire_shard(shard& s, std::uint64_t now, bool try_only) noexc
     });
   }
   publish_next_due(s);
+  const bool give_back = drop_work_if_idle(s);
   lock.unlock();
   schedule_all(head, {});
+  if (give_back)
+    runtime_.work_finished();
 }
 
 void timer_service::prepare_to_sleep() noexcept {
@@ -306,7 +322,7 @@ void timer_service::prepare_to_sleep() noexcept {
     // one is due, fires it, and (the shard staying due while the cascade is unfinished, it does
     // not sleep) comes back for the rest.
     for (;;) {
-      std::unique_lock lock(s.mutex_);
+      std::unique_lock lock(s.lock_);
       if (s.wheel_.cascade_early(early_cascade_batch) == 0)
         break;
       publish_next_due(s);
@@ -353,6 +369,20 @@ void timer_service::remove_entry(shard& s, timer_state& t) noexcept {
   } else {
     s.wheel_.remove(t);
   }
+}
+
+void timer_service::hold_work(shard& s) noexcept {
+  if (!s.holds_work_) {
+    s.holds_work_ = true;
+    runtime_.work_started();
+  }
+}
+
+bool timer_service::drop_work_if_idle(shard& s) noexcept {
+  if (!s.holds_work_ || !s.wheel_.empty() || !s.fine_.empty())
+    return false;
+  s.holds_work_ = false;
+  return true;
 }
 
 void timer_service::take_waits(timer_state& t, timer_wait_op*& head,

@@ -1,6 +1,6 @@
 // Conformance: every behaviour of asio::steady_timer that code relies on, checked against
-// kyoto::steady_timer AND asio::steady_timer, both on a kyoto::context, so the two are known to
-// agree.
+// kyoto::steady_timer (with any_io_executor and with the context's own executor type) AND
+// asio::steady_timer, all on a kyoto::context, so they are known to agree.
 #include <kyoto/steady_timer.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -22,6 +22,7 @@
 #include <boost/mpl/list.hpp>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -36,7 +37,11 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-using timer_types = boost::mpl::list<kyoto::steady_timer, asio::steady_timer>;
+// kyoto's timer with the context's own executor type as well as with any_io_executor: the two
+// take different paths to the handler (detail/handler_work.hpp).
+using native_steady_timer = kyoto::basic_waitable_timer<clock_type, asio::wait_traits<clock_type>,
+                                                        kyoto::context::executor_type>;
+using timer_types = boost::mpl::list<kyoto::steady_timer, native_steady_timer, asio::steady_timer>;
 
 /// Records the completions of waits.
 struct recorder {
@@ -251,13 +256,13 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(use_awaitable_and_as_tuple, Timer, timer_types) {
   asio::co_spawn(
       ctx,
       [&]() -> asio::awaitable<void> {
-        Timer t(co_await asio::this_coro::executor, 5ms);
+        Timer t(ctx, 5ms);
         const auto deadline = t.expiry();
         co_await t.async_wait(asio::use_awaitable);
         BOOST_TEST((clock_type::now() >= deadline));
         stage = 1;
         t.expires_after(1h);
-        Timer canceller(co_await asio::this_coro::executor, 5ms);
+        Timer canceller(ctx, 5ms);
         canceller.async_wait([&t](error_code) { t.cancel(); });
         auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
         BOOST_TEST((ec == asio::error::operation_aborted));
@@ -290,6 +295,79 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(completion_runs_on_associated_executor, Timer, tim
   ctx.run();
   runner.join();
   BOOST_TEST(in_strand);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(pending_waits_keep_run_from_returning_until_cancelled, Timer,
+                              timer_types) {
+  // Waits armed from a worker and from a thread that is not one (different wheels, for kyoto's
+  // timers): run() keeps running while either is pending, and returns once the last one is
+  // cancelled from outside.
+  kyoto::context ctx{2};
+  Timer from_worker(ctx, 1h);
+  Timer from_outside(ctx, 1h);
+  recorder r;
+  std::promise<void> armed;
+  asio::post(ctx, [&] {
+    from_worker.async_wait(r.handler());
+    armed.set_value();
+  });
+  from_outside.async_wait(r.handler());
+  std::promise<void> returned;
+  std::thread runner([&] {
+    ctx.run();
+    returned.set_value();
+  });
+  armed.get_future().wait();
+  auto run_returned = returned.get_future();
+  BOOST_TEST((run_returned.wait_for(100ms) == std::future_status::timeout));
+  BOOST_TEST(from_outside.cancel() == 1u);
+  BOOST_TEST((run_returned.wait_for(100ms) == std::future_status::timeout));
+  BOOST_TEST(from_worker.cancel() == 1u);
+  BOOST_TEST((run_returned.wait_for(10s) == std::future_status::ready));
+  runner.join();
+  BOOST_TEST_REQUIRE(r.results.size() == 2u);
+  for (const error_code& ec : r.results)
+    BOOST_TEST((ec == asio::error::operation_aborted));
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(run_waits_for_a_wait_armed_by_a_completion, Timer, timer_types) {
+  // The last pending wait completes, and its handler arms the next one: run() must not return
+  // in between (for kyoto's timers, the wheel gives its unit of work back and takes it again).
+  kyoto::context ctx{2};
+  Timer t(ctx, 2ms);
+  int fired = 0;
+  std::function<void(error_code)> again = [&](error_code ec) {
+    BOOST_TEST(!ec);
+    if (++fired < 5) {
+      t.expires_after(2ms);
+      t.async_wait(again);
+    }
+  };
+  t.async_wait(again);
+  std::thread runner([&] { ctx.run(); });
+  ctx.run();
+  runner.join();
+  BOOST_TEST(fired == 5);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(handler_bound_to_another_context_runs_there, Timer, timer_types) {
+  // The wait is outstanding work on the handler's own context too: `other.run()`, which has
+  // nothing else to do, returns only after the handler ran there.
+  kyoto::context ctx{1};
+  kyoto::context other{1};
+  Timer t(ctx, 20ms);
+  bool ran_on_other = false;
+  bool ran_on_ctx = true;
+  t.async_wait(asio::bind_executor(other, [&](error_code ec) {
+    BOOST_TEST(!ec);
+    ran_on_other = other.get_executor().running_in_this_thread();
+    ran_on_ctx = ctx.get_executor().running_in_this_thread();
+  }));
+  std::thread runner([&] { ctx.run(); });
+  other.run();
+  runner.join();
+  BOOST_TEST(ran_on_other);
+  BOOST_TEST(!ran_on_ctx);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(pending_handlers_destroyed_at_shutdown, Timer, timer_types) {

@@ -4,14 +4,14 @@
 // worker, plugged into the worker loop through runtime::timer_hooks. doc/timers.md has the whole
 // design; this is its protocol.
 //
-// Shards. concurrency() + 1 shards, each two wheels (below), its own mutex and a cached lower
+// Shards. concurrency() + 1 shards, each two wheels (below), its own lock and a cached lower
 // bound on its next expiration: shard i for worker slot i, the last one for threads that hold no
 // worker slot.
 // A timer with no pending wait is in no shard; its first wait arms it in the shard of the
 // calling thread, and it stays there until no wait is pending (timer_state::shard_), so later
 // waits, cancels and per-operation cancellations from any thread lock that one shard. The
 // common path (a worker arming and cancelling its own timers) takes only its own uncontended
-// mutex: there is no global lock.
+// lock: there is no global lock.
 //
 // Time. The main wheel (Tokio's geometry) counts 1 ms ticks since the service was created
 // (epoch_); a deadline becomes the tick that rounds it UP. Firing at the tick would make every
@@ -52,6 +52,14 @@
 // by the check of the wait that set it, made before that wait released the shard lock, or by a
 // recomputation after an advance, which never goes below what a sleeping driver read.
 //
+// Outstanding work. A pending wait holds no work of its own (handler_work.hpp); instead each
+// shard counts as one unit of the runtime's outstanding work while it has armed timers
+// (shard::holds_work_, changed under the shard's lock): taken when a wait arms the first timer,
+// given back by whoever disarms the last one, after scheduling the waits it took out (which
+// then count as queued operations), so run() never sees zero in between. Arming and cancelling
+// therefore touch no shared counter: two atomic increments per wait fewer than Asio's
+// handler_work.
+//
 // Thread safety: every member may be called from any thread, except shutdown() (the context's
 // shutdown, after run() calls returned). One timer_state must not be used by two of
 // start_wait/cancel/cancel_one/move at once (Asio's rule for one timer object); a cancellation
@@ -65,6 +73,7 @@
 #define KYOTO_DETAIL_TIMER_SERVICE_HPP
 
 #include <kyoto/detail/runtime.hpp>
+#include <kyoto/detail/spin_lock.hpp>
 #include <kyoto/detail/timer_wait_op.hpp>
 #include <kyoto/detail/timer_wheel.hpp>
 
@@ -127,7 +136,7 @@ class timer_service final
 
   /// Locks the shard that holds armed timer `t`, following it if it is fired or moved
   /// meanwhile; returns the shard's index, or -1 (nothing locked) when `t` is idle.
-  int lock_armed_shard(timer_state& t, std::unique_lock<std::mutex>& lock) noexcept;
+  int lock_armed_shard(timer_state& t, std::unique_lock<spin_lock>& lock) noexcept;
 
   // Fine ticks per millisecond tick of the wheel: a fine tick is 15.625 us.
   static constexpr std::uint64_t fine_per_tick = 64;
@@ -148,8 +157,9 @@ class timer_service final
   // The wheels of one shard with their lock; aligned so that two shards never share a cache
   // line.
   struct alignas(64) shard {
-    // Serialises every access to the wheels and to the timers and waits armed in them.
-    std::mutex mutex_;
+    // Serialises every access to the wheels and to the timers and waits armed in them (a spin
+    // lock: held for a few dozen instructions, almost never contended; see spin_lock.hpp).
+    spin_lock lock_;
     // The timers armed by threads that map to this shard, in millisecond ticks. Advanced
     // wheel_lead ticks ahead of the clock: what it delivers is due within the current
     // millisecond (for a lead of one).
@@ -160,6 +170,9 @@ class timer_service final
     // the earlier of fine_'s next expiration and advance_time() of wheel_'s next advance. Never
     // later than the next deadline.
     std::atomic<std::uint64_t> next_due_{no_tick};
+    // True while the shard holds one unit of the runtime's outstanding work, which it does
+    // whenever a timer is armed in it.
+    bool holds_work_ = false;
   };
 
   // The shard for a timer first armed by the calling thread.
@@ -180,6 +193,13 @@ class timer_service final
   static void publish_next_due(shard& s) noexcept;
   // Disarms `t` in whichever wheel of `s` holds it (caller holds the lock).
   static void remove_entry(shard& s, timer_state& t) noexcept;
+  // Makes `s` hold its unit of outstanding work (caller holds the lock, and has just armed a
+  // timer in it).
+  void hold_work(shard& s) noexcept;
+  // When `s` has no armed timer left, stops it holding its unit of work and returns true: the
+  // caller then gives the unit back (runtime::work_finished) after unlocking and scheduling what
+  // it took out. Caller holds the lock.
+  static bool drop_work_if_idle(shard& s) noexcept;
   // Detaches `op` from its timer and from its cancellation handler (caller holds the lock).
   static void detach(timer_wait_op* op) noexcept;
   // Unlinks every wait of `t` (under its shard's lock) and appends them to [head, tail).

@@ -9,9 +9,9 @@
 // - timer_cancel_handler: what async_wait installs in the handler's cancellation slot.
 //
 // Protocol (see timer_service.hpp for the locking): every field below except
-// timer_state::shard_ is read and written only under the mutex of the shard that holds the
-// timer. shard_ is written only under that mutex too, but read without it to find which mutex
-// to take; the reader re-checks it once it holds the mutex. A pending op is referenced only from
+// timer_state::shard_ is read and written only under the lock of the shard that holds the
+// timer. shard_ is written only under that lock too, but read without it to find which lock
+// to take; the reader re-checks it once it holds the lock. A pending op is referenced only from
 // its timer's list; it is unlinked under the lock before it is scheduled or destroyed, and only
 // then freed (by completing it), so a cancellation handler that still holds its address finds
 // it through its own `op_` field, which is cleared under the same lock.
@@ -19,6 +19,7 @@
 #ifndef KYOTO_DETAIL_TIMER_WAIT_OP_HPP
 #define KYOTO_DETAIL_TIMER_WAIT_OP_HPP
 
+#include <kyoto/detail/handler_work.hpp>
 #include <kyoto/detail/operation.hpp>
 #include <kyoto/detail/timer_wheel_entry.hpp>
 
@@ -27,7 +28,6 @@
 #include <boost/asio/detail/bind_handler.hpp>
 #include <boost/asio/detail/fenced_block.hpp>
 #include <boost/asio/detail/handler_alloc_helpers.hpp>
-#include <boost/asio/detail/handler_work.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -119,7 +119,7 @@ class timer_wait_handler_op final : public timer_wait_op {
     // the handler to its associated executor (dispatch semantics: inline when allowed).
     auto* self = static_cast<timer_wait_handler_op*>(base);
     ptr p = {std::addressof(self->handler_), self, self};
-    boost::asio::detail::handler_work<Handler, IoExecutor> work(std::move(self->work_));
+    handler_work<Handler, IoExecutor> work(std::move(self->work_));
     boost::asio::detail::binder1<Handler, boost::system::error_code> bound(self->handler_,
                                                                            self->ec_);
     p.h = std::addressof(bound.handler_);
@@ -132,8 +132,9 @@ class timer_wait_handler_op final : public timer_wait_op {
 
   // The user's completion handler.
   Handler handler_;
-  // Outstanding work on the timer's executor and the handler's associated executor.
-  boost::asio::detail::handler_work<Handler, IoExecutor> work_;
+  // What the handler's associated executor needs (nothing in the common case: the timer
+  // service counts pending waits as outstanding work, see handler_work.hpp).
+  handler_work<Handler, IoExecutor> work_;
 };
 
 } // namespace kyoto::detail
