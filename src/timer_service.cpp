@@ -154,11 +154,7 @@ std::size_t timer_service::cancel(timer_state& t) noexcept {
   for (timer_wait_op* op = t.head_; op; op = op->next_wait_)
     ++n;
   take_waits(t, head, tail);
-  const bool give_back = drop_work_if_idle(s);
-  lock.unlock();
-  schedule_all(head, boost::asio::error::operation_aborted);
-  if (give_back)
-    runtime_.work_finished();
+  unlock_and_schedule(s, lock, head, boost::asio::error::operation_aborted);
   return n;
 }
 
@@ -179,11 +175,7 @@ std::size_t timer_service::cancel_one(timer_state& t) noexcept {
     // release: see take_waits.
     t.shard_.store(-1, std::memory_order_release);
   }
-  const bool give_back = drop_work_if_idle(s);
-  lock.unlock();
-  schedule_all(op, boost::asio::error::operation_aborted);
-  if (give_back)
-    runtime_.work_finished();
+  unlock_and_schedule(s, lock, op, boost::asio::error::operation_aborted);
   return 1;
 }
 
@@ -238,11 +230,7 @@ void timer_service::cancel_wait(timer_cancel_handler& h) noexcept {
     // release: see take_waits.
     t.shard_.store(-1, std::memory_order_release);
   }
-  const bool give_back = drop_work_if_idle(s);
-  lock.unlock();
-  schedule_all(op, boost::asio::error::operation_aborted);
-  if (give_back)
-    runtime_.work_finished();
+  unlock_and_schedule(s, lock, op, boost::asio::error::operation_aborted);
 }
 
 timer_service::clock::time_point timer_service::next_timer_deadline() noexcept {
@@ -303,11 +291,7 @@ void timer_service::fire_shard(shard& s, std::uint64_t now, bool try_only) noexc
     });
   }
   publish_next_due(s);
-  const bool give_back = drop_work_if_idle(s);
-  lock.unlock();
-  schedule_all(head, {});
-  if (give_back)
-    runtime_.work_finished();
+  unlock_and_schedule(s, lock, head, {});
 }
 
 void timer_service::prepare_to_sleep() noexcept {
@@ -398,6 +382,18 @@ void timer_service::take_waits(timer_state& t, timer_wait_op*& head,
   // release: pairs with the acquire loads of start_wait/cancel/move: whoever sees the timer
   // idle (and so takes no lock) sees the emptied list.
   t.shard_.store(-1, std::memory_order_release);
+}
+
+void timer_service::unlock_and_schedule(shard& s, std::unique_lock<spin_lock>& lock,
+                                        timer_wait_op* head,
+                                        const boost::system::error_code& ec) noexcept {
+  // The shard's unit of work goes back only once the waits are scheduled (and so counted as
+  // queued operations): run() must not see zero in between.
+  const bool give_back = drop_work_if_idle(s);
+  lock.unlock();
+  schedule_all(head, ec);
+  if (give_back)
+    runtime_.work_finished();
 }
 
 void timer_service::schedule_all(timer_wait_op* head,

@@ -197,13 +197,16 @@ class timer_service final
   // timer in it).
   void hold_work(shard& s) noexcept;
   // When `s` has no armed timer left, stops it holding its unit of work and returns true: the
-  // caller then gives the unit back (runtime::work_finished) after unlocking and scheduling what
-  // it took out. Caller holds the lock.
+  // unit is then given back (unlock_and_schedule). Caller holds the lock.
   static bool drop_work_if_idle(shard& s) noexcept;
   // Detaches `op` from its timer and from its cancellation handler (caller holds the lock).
   static void detach(timer_wait_op* op) noexcept;
   // Unlinks every wait of `t` (under its shard's lock) and appends them to [head, tail).
   static void take_waits(timer_state& t, timer_wait_op*& head, timer_wait_op*& tail) noexcept;
+  // Unlocks `s` (held through `lock`), schedules the list with `ec`, then gives the shard's unit
+  // of work back if it no longer has armed timers.
+  void unlock_and_schedule(shard& s, std::unique_lock<spin_lock>& lock, timer_wait_op* head,
+                           const boost::system::error_code& ec) noexcept;
   // Schedules every wait of the list with `ec`.
   void schedule_all(timer_wait_op* head, const boost::system::error_code& ec) noexcept;
 
