@@ -85,8 +85,8 @@ void runtime::set_timer_hooks(timer_hooks* hooks) noexcept {
   impl_->set_timer_hooks(hooks);
 }
 
-void runtime::timer_armed(std::chrono::steady_clock::time_point deadline) noexcept {
-  impl_->timer_armed(deadline);
+bool runtime::timer_needs_interrupt(std::chrono::steady_clock::time_point deadline) noexcept {
+  return impl_->timer_needs_interrupt(deadline);
 }
 
 void runtime::interrupt_reactor() noexcept {

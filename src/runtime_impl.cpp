@@ -178,10 +178,9 @@ void runtime_impl::unpark(worker& w) noexcept {
   w.park.unpark([this] { reactor_.interrupt(); });
 }
 
-void runtime_impl::timer_armed(clock::time_point deadline) noexcept {
+bool runtime_impl::timer_needs_interrupt(clock::time_point deadline) noexcept {
   // seq_cst: pairs with try_drive's store-then-look (see there).
-  if (deadline.time_since_epoch().count() < driver_wakes_at_.load(std::memory_order_seq_cst))
-    reactor_.interrupt();
+  return deadline.time_since_epoch().count() < driver_wakes_at_.load(std::memory_order_seq_cst);
 }
 
 // --- Life cycle ---

@@ -74,7 +74,7 @@ class runtime_impl {
     // built before workers can call it.
     timers_.store(hooks, std::memory_order_release);
   }
-  void timer_armed(clock::time_point deadline) noexcept;
+  bool timer_needs_interrupt(clock::time_point deadline) noexcept;
 
  private:
   // --- Slots (runtime_impl.cpp) ---

@@ -38,7 +38,7 @@ timer_service::timer_service(boost::asio::execution_context& ctx)
       shard_count_(runtime_.concurrency() + 1), shards_(new shard[shard_count_]) {
   runtime_.set_timer_hooks(this);
   // A driver that went to sleep before the hooks existed published no wake-up time, so
-  // timer_armed() could not interrupt it: wake it (latched) to re-plan its sleep with the wheels.
+  // start_wait could not interrupt it: wake it (latched) to re-plan its sleep with the wheels.
   runtime_.interrupt_reactor();
 }
 
@@ -79,6 +79,7 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
   const std::uint64_t fine = to_fine(deadline);
   const std::uint64_t tick = fine / fine_per_tick + (fine % fine_per_tick != 0); // rounded up
   std::uint64_t due = no_tick; // when the shard needs attention for this timer, once armed
+  bool interrupt = false;      // whether the driver must be woken to re-plan its sleep
   for (;;) {
     // acquire: pairs with the release store of -1 in take_waits; a thread that sees the timer
     // idle also sees its wait list emptied by whichever thread fired or cancelled it.
@@ -109,13 +110,14 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
       hold_work(s);
       if (due < s.next_due_.load(std::memory_order_relaxed)) {
         // seq_cst: one half of the handshake with the driver (see the header): this store, then
-        // timer_armed's load of the driver's wake-up time.
+        // timer_needs_interrupt's load of the driver's wake-up time.
         s.next_due_.store(due, std::memory_order_seq_cst);
-        // Still under the lock: a wait that finds next_due_ already this low (and so does not
-        // check) comes after this check, and the driver wakes by `due` at the latest. Checked
-        // after unlocking, a later wait for a later deadline could skip its check while this
-        // thread is preempted before its own, and the driver would sleep past both.
-        runtime_.timer_armed(fine_time(due));
+        // Decided under the lock: a wait that finds next_due_ already this low (and so does not
+        // check) comes after this check. Checked after unlocking, a later wait for a later
+        // deadline could skip its check while this thread is preempted before its own, and the
+        // driver would sleep past both. The interrupt itself (a system call) is made after
+        // unlocking; a delay there delays the driver as a delay under the lock would.
+        interrupt = runtime_.timer_needs_interrupt(fine_time(due));
       }
     }
     op->owner_ = &t;
@@ -126,6 +128,8 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
     append(t.head_, t.tail_, op);
     break;
   }
+  if (interrupt)
+    runtime_.interrupt_reactor();
 }
 
 int timer_service::lock_armed_shard(timer_state& t, std::unique_lock<spin_lock>& lock) noexcept {
@@ -337,7 +341,7 @@ void timer_service::publish_next_due(shard& s) noexcept {
   if (const std::optional<std::uint64_t> tick = s.wheel_.next_advance())
     next = std::min(next, advance_time(*tick));
   // seq_cst: part of the handshake with the driver. A recomputation never goes below what a
-  // sleeping driver read (see the header), so it needs no timer_armed check.
+  // sleeping driver read (see the header), so it needs no timer_needs_interrupt check.
   s.next_due_.store(next, std::memory_order_seq_cst);
 }
 

@@ -278,7 +278,7 @@ bool runtime_impl::try_drive(worker& w, clock::time_point limit) {
   if (timers) {
     // Publish the wake-up time first, then look at the timers: a timer armed concurrently is
     // either seen here or sees a wake-up time later than its deadline and interrupts us (both
-    // seq_cst; see timer_armed).
+    // seq_cst; see timer_needs_interrupt).
     driver_wakes_at_.store(limit.time_since_epoch().count(), std::memory_order_seq_cst);
     clock::time_point next = timers->next_timer_deadline();
     if (next < limit) {

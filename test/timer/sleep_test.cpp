@@ -98,19 +98,29 @@ BOOST_AUTO_TEST_CASE(type_erased_and_strand_executors_work) {
   kyoto::context ctx{2};
   asio::any_io_executor erased = ctx.get_executor();
   kyoto::steady_timer t1(erased, 5ms);
-  asio::any_io_executor erased_strand = asio::make_strand(ctx);
+  auto strand2 = asio::make_strand(ctx);
+  asio::any_io_executor erased_strand = strand2;
   kyoto::basic_waitable_timer<steady, asio::wait_traits<steady>, asio::any_io_executor> t2(
       erased_strand, 5ms);
+  auto strand3 = asio::make_strand(ctx.get_executor());
   kyoto::basic_waitable_timer<steady, asio::wait_traits<steady>,
                               asio::strand<kyoto::context::executor_type>>
-      t3(asio::make_strand(ctx.get_executor()), 5ms);
+      t3(strand3, 5ms);
   int ok = 0;
-  auto count = [&](error_code ec) { ok += !ec; };
-  t1.async_wait(count);
-  t2.async_wait(count);
-  t3.async_wait(count);
+  int in_strand = 0;
+  t1.async_wait([&](error_code ec) { ok += !ec; });
+  // A timer whose executor is a strand runs its handlers in that strand.
+  t2.async_wait([&](error_code ec) {
+    ok += !ec;
+    in_strand += strand2.running_in_this_thread();
+  });
+  t3.async_wait([&](error_code ec) {
+    ok += !ec;
+    in_strand += strand3.running_in_this_thread();
+  });
   ctx.run();
   BOOST_TEST(ok == 3);
+  BOOST_TEST(in_strand == 2);
 }
 
 BOOST_AUTO_TEST_CASE(system_timer_and_rebind) {

@@ -323,7 +323,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(pending_waits_keep_run_from_returning_until_cancel
   BOOST_TEST(from_outside.cancel() == 1u);
   BOOST_TEST((run_returned.wait_for(100ms) == std::future_status::timeout));
   BOOST_TEST(from_worker.cancel() == 1u);
-  BOOST_TEST((run_returned.wait_for(10s) == std::future_status::ready));
+  const bool ended = run_returned.wait_for(10s) == std::future_status::ready;
+  BOOST_TEST(ended);
+  if (!ended)
+    ctx.stop(); // fail, do not hang
   runner.join();
   BOOST_TEST_REQUIRE(r.results.size() == 2u);
   for (const error_code& ec : r.results)
@@ -348,6 +351,38 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(run_waits_for_a_wait_armed_by_a_completion, Timer,
   ctx.run();
   runner.join();
   BOOST_TEST(fired == 5);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(the_last_wait_leaving_by_cancel_one_or_its_slot_ends_run, Timer,
+                              timer_types) {
+  // The only pending wait of the context leaves through cancel_one(), then (second round)
+  // through a per-operation cancellation emitted by a thread that is not a worker: each time,
+  // run() returns.
+  for (int round = 0; round < 2; ++round) {
+    kyoto::context ctx{2};
+    Timer t(ctx, 1h);
+    asio::cancellation_signal signal;
+    recorder r;
+    t.async_wait(asio::bind_cancellation_slot(signal.slot(), r.handler()));
+    std::promise<void> returned;
+    std::thread runner([&] {
+      ctx.run();
+      returned.set_value();
+    });
+    auto run_returned = returned.get_future();
+    BOOST_TEST((run_returned.wait_for(50ms) == std::future_status::timeout));
+    if (round == 0)
+      BOOST_TEST(t.cancel_one() == 1u);
+    else
+      signal.emit(asio::cancellation_type::terminal);
+    const bool ended = run_returned.wait_for(10s) == std::future_status::ready;
+    BOOST_TEST(ended);
+    if (!ended)
+      ctx.stop(); // fail, do not hang
+    runner.join();
+    BOOST_TEST_REQUIRE(r.results.size() == 1u);
+    BOOST_TEST((r.results[0] == asio::error::operation_aborted));
+  }
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(handler_bound_to_another_context_runs_there, Timer, timer_types) {
@@ -395,6 +430,25 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(wait_blocks_until_expiry, Timer, timer_types) {
   error_code ec = asio::error::fault;
   t.wait(ec);
   BOOST_TEST(!ec);
+}
+
+using kyoto_timer_types = boost::mpl::list<kyoto::steady_timer, native_steady_timer>;
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_blocking_never_executor_queues_the_handler, Timer,
+                              kyoto_timer_types) {
+  // Two waits that are due at once complete in the order they were started; the first timer's
+  // executor is blocking.never, so its handler is queued behind the second one's instead of
+  // being invoked inline (what executing on that executor does).
+  kyoto::context ctx{1};
+  Timer never(asio::require(ctx.get_executor(), asio::execution::blocking.never));
+  Timer possibly(ctx.get_executor());
+  never.expires_at(clock_type::now() - 1s);
+  possibly.expires_at(clock_type::now() - 1s);
+  std::vector<int> order;
+  never.async_wait([&](error_code) { order.push_back(1); });
+  possibly.async_wait([&](error_code) { order.push_back(2); });
+  ctx.run();
+  BOOST_TEST(order == (std::vector<int>{2, 1}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,12 +7,12 @@
 // for io_context's own executor:
 //
 // - Native: the I/O executor is kyoto::context's executor (as its own type, or as the target of
-//   an any_io_executor, as kyoto::steady_timer has it), and the handler's associated executor is
-//   that same executor (the default, and by far the most common case). Nothing is held: the
-//   service that keeps the pending operation counts it as outstanding work (timer_service
-//   counts each wheel with armed timers as one unit), and the operation completes on a worker
-//   of that very context, which invokes the handler directly, as io_context does for its own
-//   executor. Asio's handler_work would track the I/O executor and the associated executor
+//   an any_io_executor, as kyoto::steady_timer has it) without blocking.never, and the handler's
+//   associated executor is that same executor (the default, and by far the most common case).
+//   Nothing is held: the service that keeps the pending operation counts it as outstanding work
+//   (timer_service counts each wheel with armed timers as one unit), and the operation completes on
+//   a worker of that very context, which invokes the handler directly, as io_context does for its
+//   own executor. Asio's handler_work would track the I/O executor and the associated executor
 //   separately: two atomic increments per operation, and the matching decrements.
 // - Anything else (a strand, another context's executor, an executor with other properties, a
 //   Networking TS executor): Asio's handler_work, unchanged.
@@ -27,6 +27,8 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/detail/handler_invoke_helpers.hpp>
 #include <boost/asio/detail/handler_work.hpp>
+#include <boost/asio/execution/blocking.hpp>
+#include <boost/asio/query.hpp>
 
 #include <optional>
 #include <type_traits>
@@ -65,14 +67,24 @@ class handler_work {
     if constexpr (!std::is_same_v<associated_executor_type, IoExecutor>) {
       return false;
     } else if constexpr (is_context_executor<IoExecutor>) {
-      return boost::asio::get_associated_executor(handler, io_ex) == io_ex;
+      return may_run_inline(io_ex) && boost::asio::get_associated_executor(handler, io_ex) == io_ex;
     } else if constexpr (requires { io_ex.template target<context::executor_type>(); }) {
       // Type-erased (any_io_executor): native when it wraps the context's plain executor.
-      return io_ex.template target<context::executor_type>() != nullptr &&
+      const context::executor_type* target = io_ex.template target<context::executor_type>();
+      return target && may_run_inline(*target) &&
              boost::asio::get_associated_executor(handler, io_ex) == io_ex;
     } else {
       return false;
     }
+  }
+
+  // Whether executing on `ex` from one of its workers runs the function inline: not with
+  // blocking.never, which kyoto's executor keeps as a run-time property (asio::require(ex,
+  // blocking.never) has the same type), and which queues the handler instead.
+  template <typename Executor>
+  static bool may_run_inline(const Executor& ex) noexcept {
+    return boost::asio::query(ex, boost::asio::execution::blocking) !=
+           boost::asio::execution::blocking.never;
   }
 
   // Asio's handler_work (outstanding work on the I/O executor and on the handler's associated

@@ -42,9 +42,9 @@ class runtime_impl;
 /// Protocol: the worker that blocks in the reactor sleeps no later than next_timer_deadline(),
 /// and calls fire_due_timers(-1) when it wakes; every busy worker calls fire_due_timers(its
 /// index) at each maintenance point. Both are called on a worker thread, outside Asio's
-/// scheduler, with no scheduler lock held. A timer armed from any thread calls
-/// runtime::timer_armed(deadline), which interrupts the reactor if the driver would otherwise
-/// sleep past it.
+/// scheduler, with no scheduler lock held. A timer armed from any thread asks
+/// runtime::timer_needs_interrupt(deadline) whether the driver would otherwise sleep past it,
+/// and if so calls runtime::interrupt_reactor().
 class timer_hooks {
  public:
   using time_point = std::chrono::steady_clock::time_point;
@@ -126,8 +126,10 @@ class runtime {
   /// Installs the timer service's hooks (once; may be called while workers run).
   void set_timer_hooks(timer_hooks* hooks) noexcept;
 
-  /// A timer was armed for `deadline`: wakes the reactor if it would sleep past it.
-  void timer_armed(std::chrono::steady_clock::time_point deadline) noexcept;
+  /// A timer was armed for `deadline`: true when the worker blocked in the reactor (or about to
+  /// block) would sleep past it, in which case the caller must call interrupt_reactor(). Two
+  /// steps, so that the check can be made under a lock and the system call outside it.
+  bool timer_needs_interrupt(std::chrono::steady_clock::time_point deadline) noexcept;
 
   /// The services that hot paths look up (every spawn, every timer construction).
   enum class cached_service { task, timer, count };

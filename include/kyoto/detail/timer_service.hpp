@@ -45,7 +45,7 @@
 // recomputed after each advance, left alone on remove (a stale value only costs one early
 // wake-up). next_timer_deadline() is the minimum over the shards. The
 // driver publishes its wake-up time, then reads the caches; an arming thread that lowers the
-// cache then calls runtime::timer_armed(deadline), which reads the wake-up time. Both sides are
+// cache then calls runtime::timer_needs_interrupt(deadline), which reads the wake-up time. Both sides are
 // seq_cst, so either the driver sees the new deadline or the arming thread sees the driver's
 // later wake-up time and interrupts the reactor. A wait that does not lower the cache does not
 // check (the check reads a line the driver writes at every park): the earlier value is covered
