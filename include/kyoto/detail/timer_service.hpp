@@ -45,12 +45,13 @@
 // recomputed after each advance, left alone on remove (a stale value only costs one early
 // wake-up). next_timer_deadline() is the minimum over the shards. The
 // driver publishes its wake-up time, then reads the caches; an arming thread that lowers the
-// cache then calls runtime::timer_needs_interrupt(deadline), which reads the wake-up time. Both sides are
-// seq_cst, so either the driver sees the new deadline or the arming thread sees the driver's
-// later wake-up time and interrupts the reactor. A wait that does not lower the cache does not
-// check (the check reads a line the driver writes at every park): the earlier value is covered
-// by the check of the wait that set it, made before that wait released the shard lock, or by a
-// recomputation after an advance, which never goes below what a sleeping driver read.
+// cache then calls runtime::timer_needs_interrupt(deadline), which reads the wake-up time. Both
+// sides are seq_cst, so either the driver sees the new deadline or the arming thread sees the
+// driver's later wake-up time and interrupts the reactor (after releasing the shard lock). A wait
+// that does not lower the cache does not check (the check reads a line the driver writes at every
+// park): the earlier value is covered by the check of the wait that set it, made before that wait
+// released the shard lock, or by a recomputation after an advance, which never goes below what a
+// sleeping driver read.
 //
 // Outstanding work. A pending wait holds no work of its own (handler_work.hpp); instead each
 // shard counts as one unit of the runtime's outstanding work while it has armed timers
@@ -158,7 +159,7 @@ class timer_service final
   // line.
   struct alignas(64) shard {
     // Serialises every access to the wheels and to the timers and waits armed in them (a spin
-    // lock: held for a few dozen instructions, almost never contended; see spin_lock.hpp).
+    // lock: mostly short holds, almost never contended; see spin_lock.hpp).
     spin_lock lock_;
     // The timers armed by threads that map to this shard, in millisecond ticks. Advanced
     // wheel_lead ticks ahead of the clock: what it delivers is due within the current
