@@ -59,23 +59,7 @@ runtime_impl::runtime_impl(boost::asio::execution_context& owner, int concurrenc
     workers_.push_back(std::make_unique<worker>(static_cast<std::size_t>(i)));
 }
 
-worker* runtime_impl::current_worker() const noexcept {
-  auto* info = thread_identity::call_stack::contains(const_cast<thread_identity*>(&identity_));
-  return info ? static_cast<worker_thread_info*>(info)->slot : nullptr;
-}
-
 // --- Scheduling ---
-
-void runtime_impl::schedule(operation* op, schedule_hint hint) noexcept {
-  if (shut_down_.load(std::memory_order_acquire)) {
-    op->destroy();
-    return;
-  }
-  if (worker* w = current_worker())
-    schedule_local(*w, op, hint);
-  else
-    schedule_remote(op);
-}
 
 void runtime_impl::schedule_local(worker& w, operation* op, schedule_hint hint) noexcept {
   // The worker's token covers everything in its own queues (it may have given it back while

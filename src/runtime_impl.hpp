@@ -151,6 +151,27 @@ class runtime_impl {
   std::atomic<std::uint64_t> remote_wakeups_{0};
 };
 
+// The two calls of every scheduling and timer operation, inline for the compiled parts that
+// include this header (runtime.cpp, timer_service.cpp).
+
+inline worker* runtime_impl::current_worker() const noexcept {
+  auto* info = thread_identity::call_stack::contains(const_cast<thread_identity*>(&identity_));
+  return info ? static_cast<worker_thread_info*>(info)->slot : nullptr;
+}
+
+inline void runtime_impl::schedule(operation* op, schedule_hint hint) noexcept {
+  // acquire: pairs with shutdown()'s release store; an operation scheduled after shutdown
+  // is destroyed, not queued.
+  if (shut_down_.load(std::memory_order_acquire)) {
+    op->destroy();
+    return;
+  }
+  if (worker* w = current_worker())
+    schedule_local(*w, op, hint);
+  else
+    schedule_remote(op);
+}
+
 } // namespace kyoto::detail
 
 #endif // KYOTO_SRC_RUNTIME_IMPL_HPP

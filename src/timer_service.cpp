@@ -5,6 +5,8 @@
 
 #include <kyoto/context.hpp>
 
+#include "runtime_impl.hpp"
+
 #include <algorithm>
 #include <cassert>
 
@@ -103,7 +105,7 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
         lock.unlock();
         op->cancel_ = nullptr;
         op->ec_ = {};
-        runtime_.schedule(op, schedule_hint::fork);
+        runtime_.impl().schedule(op, schedule_hint::fork);
         return;
       }
       t.shard_.store(index, std::memory_order_relaxed);
@@ -406,13 +408,14 @@ void timer_service::schedule_all(timer_wait_op* head,
     timer_wait_op* next = head->next_wait_;
     head->next_wait_ = nullptr;
     head->ec_ = ec;
-    runtime_.schedule(head, schedule_hint::fork);
+    runtime_.impl().schedule(head, schedule_hint::fork);
     head = next;
   }
 }
 
 int timer_service::home_shard() const noexcept {
-  const int i = runtime_.current_worker_index();
+  const worker* w = runtime_.impl().current_worker();
+  const int i = w ? static_cast<int>(w->index) : -1;
   return i >= 0 && static_cast<std::size_t>(i) + 1 < shard_count_
              ? i
              : static_cast<int>(shard_count_ - 1);

@@ -140,6 +140,10 @@ class runtime {
     return service_cache_[static_cast<std::size_t>(which)];
   }
 
+  /// The implementation, for kyoto's compiled parts (src/), which see its definition and call
+  /// its hot paths inline (the timer service: every arm and cancel).
+  runtime_impl& impl() noexcept { return *impl_; }
+
  private:
   std::unique_ptr<runtime_impl> impl_;
   // The cached services, each null until first used.
