@@ -5,6 +5,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support/thread_runner.hpp"
+
 #include <kyoto/context.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -312,22 +314,15 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(pending_waits_keep_run_from_returning_until_cancel
     armed.set_value();
   });
   from_outside.async_wait(r.handler());
-  std::promise<void> returned;
-  std::thread runner([&] {
-    ctx.run();
-    returned.set_value();
-  });
+  kyoto_test::thread_runner runner(ctx, 1);
   armed.get_future().wait();
-  auto run_returned = returned.get_future();
-  BOOST_TEST((run_returned.wait_for(100ms) == std::future_status::timeout));
+  std::this_thread::sleep_for(100ms);
+  BOOST_TEST(!runner.done());
   BOOST_TEST(from_outside.cancel() == 1u);
-  BOOST_TEST((run_returned.wait_for(100ms) == std::future_status::timeout));
+  std::this_thread::sleep_for(100ms);
+  BOOST_TEST(!runner.done());
   BOOST_TEST(from_worker.cancel() == 1u);
-  const bool ended = run_returned.wait_for(10s) == std::future_status::ready;
-  BOOST_TEST(ended);
-  if (!ended)
-    ctx.stop(); // fail, do not hang
-  runner.join();
+  BOOST_TEST(runner.wait(10s)); // stops the context (fails, does not hang) when run() stays
   BOOST_TEST_REQUIRE(r.results.size() == 2u);
   for (const error_code& ec : r.results)
     BOOST_TEST((ec == asio::error::operation_aborted));
@@ -364,22 +359,14 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(the_last_wait_leaving_by_cancel_one_or_its_slot_en
     asio::cancellation_signal signal;
     recorder r;
     t.async_wait(asio::bind_cancellation_slot(signal.slot(), r.handler()));
-    std::promise<void> returned;
-    std::thread runner([&] {
-      ctx.run();
-      returned.set_value();
-    });
-    auto run_returned = returned.get_future();
-    BOOST_TEST((run_returned.wait_for(50ms) == std::future_status::timeout));
+    kyoto_test::thread_runner runner(ctx, 1);
+    std::this_thread::sleep_for(50ms);
+    BOOST_TEST(!runner.done());
     if (round == 0)
       BOOST_TEST(t.cancel_one() == 1u);
     else
       signal.emit(asio::cancellation_type::terminal);
-    const bool ended = run_returned.wait_for(10s) == std::future_status::ready;
-    BOOST_TEST(ended);
-    if (!ended)
-      ctx.stop(); // fail, do not hang
-    runner.join();
+    BOOST_TEST(runner.wait(10s));
     BOOST_TEST_REQUIRE(r.results.size() == 1u);
     BOOST_TEST((r.results[0] == asio::error::operation_aborted));
   }

@@ -141,13 +141,13 @@ class task_scheduler {
   // One part of the registry; aligned so that two shards never share a cache line.
   struct alignas(64) shard {
     // Guards the other members.
-    mutable std::mutex mutex;
+    mutable std::mutex mutex_;
     // The first task of the intrusive list of live tasks.
-    task_header* head = nullptr;
+    task_header* head_ = nullptr;
     // The number of tasks in the list.
-    std::size_t count = 0;
+    std::size_t count_ = 0;
     // Set by shutdown_tasks(): bind() fails from then on.
-    bool closed = false;
+    bool closed_ = false;
   };
 
   // The shard for tasks bound by the calling thread (threads are spread over the shards in
@@ -454,16 +454,16 @@ inline bool task_scheduler::bind(task_header* t) noexcept {
   const std::uint8_t index = this_thread_shard();
   shard& s = shards_[index];
   {
-    std::lock_guard lock(s.mutex);
-    if (s.closed)
+    std::lock_guard lock(s.mutex_);
+    if (s.closed_)
       return false;
     t->shard_ = index;
-    t->next_task_ = s.head;
-    if (s.head)
-      s.head->prev_ = t;
-    s.head = t;
+    t->next_task_ = s.head_;
+    if (s.head_)
+      s.head_->prev_ = t;
+    s.head_ = t;
     t->bound_ = t->listed_ = true;
-    ++s.count;
+    ++s.count_;
   }
   work_started();
   return true;
@@ -473,17 +473,17 @@ inline void task_scheduler::release(task_header* t) noexcept {
   shard& s = shards_[t->shard_];
   bool bound;
   {
-    std::lock_guard lock(s.mutex);
+    std::lock_guard lock(s.mutex_);
     bound = t->bound_;
     if (t->listed_) {
       if (t->prev_)
         t->prev_->next_task_ = t->next_task_;
       else
-        s.head = t->next_task_;
+        s.head_ = t->next_task_;
       if (t->next_task_)
         t->next_task_->prev_ = t->prev_;
       t->listed_ = false;
-      --s.count;
+      --s.count_;
     }
   }
   if (bound)
@@ -493,22 +493,22 @@ inline void task_scheduler::release(task_header* t) noexcept {
 inline void task_scheduler::shutdown_tasks() noexcept {
   // Close every shard first, so that no task is bound anywhere once this starts.
   for (shard& s : shards_) {
-    std::lock_guard lock(s.mutex);
-    s.closed = true;
+    std::lock_guard lock(s.mutex_);
+    s.closed_ = true;
   }
   for (shard& s : shards_) {
     for (;;) {
       task_header* t;
       {
-        std::lock_guard lock(s.mutex);
-        t = s.head;
+        std::lock_guard lock(s.mutex_);
+        t = s.head_;
         if (!t)
           break;
-        s.head = t->next_task_;
-        if (s.head)
-          s.head->prev_ = nullptr;
+        s.head_ = t->next_task_;
+        if (s.head_)
+          s.head_->prev_ = nullptr;
         t->listed_ = false;
-        --s.count;
+        --s.count_;
         // Keeps the task alive while this thread shuts it down.
         t->state_.ref_inc();
       }
@@ -520,8 +520,8 @@ inline void task_scheduler::shutdown_tasks() noexcept {
 inline std::size_t task_scheduler::live_tasks() const {
   std::size_t n = 0;
   for (const shard& s : shards_) {
-    std::lock_guard lock(s.mutex);
-    n += s.count;
+    std::lock_guard lock(s.mutex_);
+    n += s.count_;
   }
   return n;
 }
@@ -529,8 +529,8 @@ inline std::size_t task_scheduler::live_tasks() const {
 inline std::vector<task_info> task_scheduler::diagnostics() const {
   std::vector<task_info> out;
   for (const shard& s : shards_) {
-    std::lock_guard lock(s.mutex);
-    for (task_header* t = s.head; t; t = t->next_task_)
+    std::lock_guard lock(s.mutex_);
+    for (task_header* t = s.head_; t; t = t->next_task_)
       out.push_back(t->info());
   }
   return out;
