@@ -8,7 +8,8 @@
 //   template <system S> static sample run(S& sys, const environment& env);
 // and optionally `static constexpr bool in_default_run = false;` for a workload too slow for the
 // default run (it then runs only when named in --workloads).
-// run() does any untimed set-up, measures one iteration with a stopwatch, validates what ran
+// run() does any untimed set-up, measures one iteration with a stopwatch (up to the last
+// handler's count_down(): stopwatch::elapsed_until), validates what ran
 // (calling fail() when anything is wrong), tears down, and returns the measured time. It is
 // called on the main thread, which is never one of the system's threads. It may only return
 // once nothing it submitted can still touch its stack: the last handler's count_down() is the
@@ -111,6 +112,7 @@ class countdown {
     // zero sees every earlier handler's writes, and hands them to wait() through the mutex.
     const auto left = remaining_.fetch_sub(1, std::memory_order_acq_rel) - 1;
     if (left == 0) {
+      finished_at_ = std::chrono::steady_clock::now(); // read by wait()'s caller, after the mutex
       std::lock_guard lock(mutex_);
       done_ = true;
       cv_.notify_all();
@@ -131,6 +133,11 @@ class countdown {
 
   std::int64_t remaining() const noexcept { return remaining_.load(std::memory_order_acquire); }
 
+  /// When the count reached zero, as seen by the handler that took it there. Valid after wait().
+  /// Timing up to here rather than to wait()'s return keeps the main thread's own wake-up, a
+  /// cost of the harness and not of the system, out of the measurement.
+  std::chrono::steady_clock::time_point finished_at() const noexcept { return finished_at_; }
+
  private:
   // Handlers still to run.
   std::atomic<std::int64_t> remaining_;
@@ -140,12 +147,22 @@ class countdown {
   std::condition_variable cv_;
   // Set by the count_down() that reaches zero.
   bool done_ = false;
+  // Stamped by the count_down() that reaches zero.
+  std::chrono::steady_clock::time_point finished_at_{};
 };
 
-/// Wall-clock stopwatch, started at construction.
+/// Wall-clock stopwatch, started at construction (or again by restart()).
 class stopwatch {
  public:
   sample elapsed() const { return std::chrono::steady_clock::now() - start_; }
+
+  /// From the start to the moment `done` reached zero; call after done.wait().
+  sample elapsed_until(const countdown& done) const { return done.finished_at() - start_; }
+
+  /// Starts again now. Workloads that begin with one root handler call this there, so that the
+  /// idle system's wake-up by the main thread's first post is not part of what they measure
+  /// (spawn_outside_idle measures exactly that).
+  void restart() noexcept { start_ = std::chrono::steady_clock::now(); }
 
  private:
   // When the stopwatch started.

@@ -68,7 +68,9 @@ struct coro_ping_pong {
     done->count_down(); // The last access to the workload's state.
   }
 
-  static boost::asio::awaitable<void> root(countdown* done, std::atomic<int>* pongs) {
+  static boost::asio::awaitable<void> root(countdown* done, std::atomic<int>* pongs,
+                                           stopwatch* watch) {
+    watch->restart();
     auto ex = co_await boost::asio::this_coro::executor;
     for (int i = 0; i < pairs; ++i)
       boost::asio::co_spawn(ex, side_a(done, pongs), fail_on_exception{});
@@ -80,9 +82,9 @@ struct coro_ping_pong {
     countdown done(pairs);
     std::atomic<int> pongs{0};
     stopwatch watch;
-    boost::asio::co_spawn(ex, root(&done, &pongs), fail_on_exception{});
+    boost::asio::co_spawn(ex, root(&done, &pongs, &watch), fail_on_exception{});
     done.wait();
-    const auto elapsed = watch.elapsed();
+    const auto elapsed = watch.elapsed_until(done);
     // wait() acquired every side A's writes through the countdown.
     check(pongs.load(std::memory_order_relaxed) == pairs, [&] {
       return std::string("ping_pong: ") + std::to_string(pongs.load()) + " pongs instead of " +

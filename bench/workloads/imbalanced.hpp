@@ -40,7 +40,8 @@ struct imbalanced {
     std::atomic<std::uint64_t> sink{0};
     stopwatch watch;
     auto spawner_ex = sys.executor();
-    boost::asio::post(spawner_ex, [spawner_ex, &sys, &env, &done, &sink] {
+    boost::asio::post(spawner_ex, [spawner_ex, &sys, &env, &done, &sink, &watch] {
+      watch.restart();
       for (int i = 0; i < children; ++i) {
         auto child = [&env, &done, &sink, i] {
           sink.fetch_add(spin_for_us(env, child_us, static_cast<std::uint64_t>(i) + 1),
@@ -55,7 +56,7 @@ struct imbalanced {
       }
     });
     done.wait();
-    const auto elapsed = watch.elapsed();
+    const auto elapsed = watch.elapsed_until(done);
     check(sink.load(std::memory_order_relaxed) != 0, "imbalanced: the children did not spin");
     return elapsed;
   }

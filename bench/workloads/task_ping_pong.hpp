@@ -101,12 +101,13 @@ struct task_ping_pong {
       countdown done(pairs);
       std::atomic<int> pongs{0};
       stopwatch watch;
-      kyoto::spawn(ex, [ex, &done, &pongs] {
+      kyoto::spawn(ex, [ex, &done, &pongs, &watch] {
+        watch.restart();
         for (int i = 0; i < pairs; ++i)
           kyoto::spawn(ex, side_a{ex, &done, &pongs});
       });
       done.wait();
-      const auto elapsed = watch.elapsed();
+      const auto elapsed = watch.elapsed_until(done);
       // wait() acquired every side A's writes through the countdown.
       check(pongs.load(std::memory_order_relaxed) == pairs, [&] {
         return std::string("task_ping_pong: ") + std::to_string(pongs.load()) +

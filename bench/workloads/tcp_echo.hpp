@@ -108,7 +108,7 @@ struct tcp_echo {
       c->start();
     }
     done.wait();
-    sample elapsed = watch.elapsed();
+    sample elapsed = watch.elapsed_until(done);
 
     // Closing the clients ends the sessions (EOF); wait until every session let go of its socket.
     for (auto& c : clients) {
