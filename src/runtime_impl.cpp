@@ -39,6 +39,10 @@ const context_options& checked_options(const context_options& options) {
     throw_error(error::invalid_option,
                 describe("kyoto::context_options: max_park must be positive, got ",
                          options.max_park.count(), " ms"));
+  if (options.busy_check_period.count() < 0)
+    throw_error(error::invalid_option,
+                describe("kyoto::context_options: busy_check_period must not be negative, got ",
+                         options.busy_check_period.count(), " us"));
   if (options.reactor_poll_interval.count() < 0)
     throw_error(error::invalid_option,
                 describe("kyoto::context_options: reactor_poll_interval must not be negative, got ",

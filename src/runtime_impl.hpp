@@ -100,6 +100,7 @@ class runtime_impl {
   operation* steal(worker& w) noexcept;
   void end_search(worker& w) noexcept;
   void maintenance(worker& w);
+  void tune_intervals(worker& w, clock::rep now) noexcept;
   void complete_private_asio_ops(worker& w);
   std::size_t poll_reactor(worker& w);
   void park(worker& w, clock::time_point deadline);
@@ -144,6 +145,9 @@ class runtime_impl {
   std::atomic<clock::rep> driver_wakes_at_{clock::time_point::min().time_since_epoch().count()};
   // When a worker last polled or waited in the reactor (clock ticks since the epoch).
   std::atomic<clock::rep> last_reactor_look_{0};
+  // options_.busy_check_period in clock ticks.
+  const clock::rep busy_check_period_ =
+      std::chrono::duration_cast<clock::duration>(options_.busy_check_period).count();
   // options_.reactor_poll_interval in clock ticks.
   const clock::rep reactor_poll_interval_ =
       std::chrono::duration_cast<clock::duration>(options_.reactor_poll_interval).count();

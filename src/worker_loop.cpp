@@ -8,6 +8,8 @@
 //         the others sleep on their condition variables.
 //   every event_interval ticks: due timers fire, metrics are published, and the reactor is
 //         polled without blocking unless someone looked at it within reactor_poll_interval.
+//   Both intervals are maxima: with long handlers they shrink to about one check per
+//   busy_check_period of handler time (tune_intervals).
 
 #include "runtime_impl.hpp"
 
@@ -48,6 +50,10 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
     return 0;
 
   worker& w = claim_slot();
+  w.maintenance_interval = options_.event_interval;
+  w.global_check_interval = options_.global_queue_interval;
+  w.last_maintenance_at = 0;
+  w.mean_tick = 0;
   // Asio's frame first (it queues this thread's immediate completions there, see
   // asio_bridge.hpp), then the worker's own on top of it (Asio's allocator caches use the top).
   asio_thread_info asio_frame;
@@ -90,12 +96,12 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
 operation* runtime_impl::find_work(worker& w) {
   // Count-downs rather than Tokio's `tick % interval`: a division per operation is measurable.
   if (--w.ticks_to_maintenance == 0) {
-    w.ticks_to_maintenance = options_.event_interval;
-    maintenance(w);
+    maintenance(w); // may retune the intervals
+    w.ticks_to_maintenance = w.maintenance_interval;
   }
   // Starvation freedom: the injection queue goes first now and then, even with local work.
   if (--w.ticks_to_global_check == 0) {
-    w.ticks_to_global_check = options_.global_queue_interval;
+    w.ticks_to_global_check = w.global_check_interval;
     if (operation* op = pop_injected(w))
       return op;
   }
@@ -192,10 +198,31 @@ void runtime_impl::complete_private_asio_ops(worker& w) {
   drain_private_completions(asio_scheduler_, frame);
 }
 
+void runtime_impl::tune_intervals(worker& w, clock::rep now) noexcept {
+  // The ticks since the last maintenance were all spent running handlers (park() clears the
+  // stamp), so their mean length is the elapsed time over the interval that just ended. The
+  // estimate follows a longer mean at once and a shorter one slowly (by 1/8 per maintenance):
+  // one quick handler among long ones must not stretch the interval back to its maximum.
+  const clock::rep last = std::exchange(w.last_maintenance_at, now);
+  if (last == 0 || busy_check_period_ == 0)
+    return;
+  const clock::rep mean = (now - last) / w.maintenance_interval;
+  w.mean_tick = std::max(mean, w.mean_tick - w.mean_tick / 8);
+  const clock::rep ticks =
+      std::max<clock::rep>(1, busy_check_period_ / std::max<clock::rep>(1, w.mean_tick));
+  w.maintenance_interval =
+      static_cast<std::uint32_t>(std::min<clock::rep>(ticks, options_.event_interval));
+  w.global_check_interval =
+      static_cast<std::uint32_t>(std::min<clock::rep>(ticks, options_.global_queue_interval));
+  // A shorter interval applies from now on (the count-downs only ever restart from it).
+  w.ticks_to_global_check = std::min(w.ticks_to_global_check, w.global_check_interval);
+}
+
 void runtime_impl::maintenance(worker& w) {
   // Keep I/O moving while every worker is busy: a non-blocking look at the reactor, unless
   // another worker is in it already or looked at it very recently (a poll is a system call).
   const clock::rep now = clock::now().time_since_epoch().count();
+  tune_intervals(w, now);
   if (now - last_reactor_look_.load(std::memory_order_relaxed) >= reactor_poll_interval_) {
     note_reactor_look(now); // also when another worker holds the driver: it is looking
     poll_reactor(w);
@@ -250,6 +277,7 @@ void runtime_impl::park(worker& w, clock::time_point deadline) {
     release_token(w); // a spurious wake-up: back to sleep
   }
   w.parked = false;
+  w.last_maintenance_at = 0; // the time parked was not handler time
 
   // Back from the reactor with work in hand: wake a peer to steal it (and to take over the
   // reactor), so that one long handler here does not hold up the rest (tokio#4730).

@@ -2,6 +2,7 @@
 // without it, stealing, injection-queue fairness, wake-ups, metrics, and kyoto::thread_pool.
 
 #include <kyoto/context.hpp>
+#include <kyoto/steady_timer.hpp>
 
 #include <kyoto/thread_pool.hpp>
 
@@ -159,6 +160,72 @@ BOOST_AUTO_TEST_CASE(injected_work_is_not_starved_by_local_ping_pong) {
   BOOST_TEST(local_steps - before < 500);
 }
 
+// Two handlers of 200 us keep the only worker busy. With fixed intervals (Tokio 1.24) it would
+// look at the injection queue and fire due timers once per 61 ticks, about 12 ms; tuned to the
+// handlers' length (busy_check_period, 50 us) it looks at every tick, so a post from outside and
+// a due timer wait about one handler.
+BOOST_AUTO_TEST_CASE(long_handlers_do_not_hold_up_remote_posts_or_timers) {
+  using clock = std::chrono::steady_clock;
+  kyoto::context ctx{1};
+  std::atomic<bool> stop{false};
+  struct busy {
+    kyoto::context* ctx;
+    std::atomic<bool>* stop;
+    void operator()() const {
+      if (stop->load())
+        return;
+      const auto until = clock::now() + 200us;
+      while (clock::now() < until) {
+      }
+      asio::post(*ctx, *this);
+    }
+  };
+  asio::post(ctx, busy{&ctx, &stop});
+  asio::post(ctx, busy{&ctx, &stop});
+  std::thread t([&] { ctx.run(); });
+  std::this_thread::sleep_for(30ms); // the first 61-tick interval, before anything is measured
+
+  auto wait_for = [](const std::atomic<bool>& flag) {
+    while (!flag.load())
+      std::this_thread::sleep_for(100us);
+  };
+  std::vector<clock::duration> post_delays, timer_delays;
+  for (int i = 0; i < 9; ++i) {
+    std::atomic<bool> ran{false};
+    clock::time_point ran_at;
+    const auto posted_at = clock::now();
+    asio::post(ctx, [&] {
+      ran_at = clock::now();
+      ran = true;
+    });
+    wait_for(ran);
+    post_delays.push_back(ran_at - posted_at);
+
+    kyoto::steady_timer timer(ctx);
+    const auto due = clock::now() + 1ms;
+    timer.expires_at(due);
+    std::atomic<bool> fired{false};
+    clock::time_point fired_at;
+    timer.async_wait([&](boost::system::error_code) {
+      fired_at = clock::now();
+      fired = true;
+    });
+    wait_for(fired);
+    timer_delays.push_back(fired_at - due);
+  }
+  stop = true;
+  t.join();
+  std::sort(post_delays.begin(), post_delays.end());
+  std::sort(timer_delays.begin(), timer_delays.end());
+  auto us = [](clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  };
+  BOOST_TEST_MESSAGE("median delay of a post " << us(post_delays[4]) << " us, of a timer "
+                                               << us(timer_delays[4]) << " us");
+  BOOST_TEST(us(post_delays[4]) < 3000);
+  BOOST_TEST(us(timer_delays[4]) < 3000);
+}
+
 // Posts from outside while the workers go to sleep: a lost wake-up shows as a post that waits
 // for the parking safety net (60 s) instead of running at once.
 void check_no_lost_wake_up(int workers) {
@@ -302,10 +369,13 @@ BOOST_AUTO_TEST_CASE(out_of_range_options_are_an_error) {
   BOOST_TEST(rejected([](auto& o) { o.max_park = std::chrono::milliseconds(0); }, "max_park"));
   BOOST_TEST(rejected([](auto& o) { o.reactor_poll_interval = std::chrono::microseconds(-1); },
                       "reactor_poll_interval"));
+  BOOST_TEST(rejected([](auto& o) { o.busy_check_period = std::chrono::microseconds(-1); },
+                      "busy_check_period"));
   kyoto::context_options smallest;
   smallest.event_interval = smallest.global_queue_interval = 1;
   smallest.max_park = std::chrono::milliseconds(1);
   smallest.reactor_poll_interval = std::chrono::microseconds(0);
+  smallest.busy_check_period = std::chrono::microseconds(0);
   kyoto::context ctx{1, smallest};
   int ran = 0;
   for (int i = 0; i < 10; ++i)

@@ -53,11 +53,21 @@ struct alignas(64) worker {
   operation* lifo = nullptr;
   // owner: operations taken from the LIFO slot in a row (the fairness cap counts these).
   std::uint32_t lifo_streak = 0;
-  // owner: operations to look for until the next maintenance (counts down from event_interval).
+  // owner: operations to look for until the next maintenance (counts down from
+  // maintenance_interval).
   std::uint32_t ticks_to_maintenance = 1;
   // owner: operations to look for until the injection queue goes first (counts down from
-  // global_queue_interval).
+  // global_check_interval).
   std::uint32_t ticks_to_global_check = 1;
+  // owner: the current intervals: the options' event_interval and global_queue_interval, or
+  // fewer ticks while handlers are long (runtime_impl::tune_intervals).
+  std::uint32_t maintenance_interval = 1;
+  std::uint32_t global_check_interval = 1;
+  // owner: when the last maintenance ran (clock ticks since the epoch), or 0 when the ticks
+  // since then are not all handler time (the worker parked, or the slot was just claimed).
+  std::int64_t last_maintenance_at = 0;
+  // owner: the estimated time per tick (clock ticks), from which the intervals are tuned.
+  std::int64_t mean_tick = 0;
   // owner: whether the worker counts as searching in the idle set.
   bool is_searching = false;
   // owner: whether the worker holds one unit of outstanding work for its local operations.
