@@ -143,8 +143,8 @@ double median(std::vector<double> v) {
 
 void write_table(std::ostream& out, const report& r) {
   const auto stock = stock_systems(r);
-  out << "Median wall time per iteration (time per operation for the timer_* workloads); lower is "
-         "better";
+  out << "Median wall time per iteration (time per operation for timer_*arm_cancel_*, lateness "
+         "for timer_fire*); lower is better";
   if (!stock.empty())
     out << "; `X / " << r.baseline << "` = X's median / " << r.baseline << "'s median: > 1 means "
         << r.baseline << " is faster";

@@ -20,6 +20,7 @@
 #include "workloads/tcp_echo.hpp"
 #include "workloads/timer_arm_cancel.hpp"
 #include "workloads/timer_fire.hpp"
+#include "workloads/timer_fire_busy.hpp"
 #include "workloads/timer_kyoto_arm_cancel.hpp"
 #include "workloads/yield_many.hpp"
 
@@ -30,7 +31,8 @@ using all_workloads =
               ping_pong, imbalanced_handout, imbalanced_local, timer_arm_cancel<1'000>,
               timer_arm_cancel<100'000>, timer_arm_cancel<1'000'000>, timer_kyoto_arm_cancel<1'000>,
               timer_kyoto_arm_cancel<100'000>, timer_kyoto_arm_cancel<1'000'000>, timer_fire,
-              tcp_echo, task_ping_pong, coro_ping_pong, task_yield_many, coro_yield_many>;
+              timer_fire_busy, tcp_echo, task_ping_pong, coro_ping_pong, task_yield_many,
+              coro_yield_many>;
 
 } // namespace kyoto_bench
 

@@ -23,6 +23,43 @@
 
 namespace kyoto_bench {
 
+/// Arms `count` native timers from the calling thread with deadlines spread evenly over `spread`,
+/// starting 20 ms from now, waits for all, checks that none fired early, prints p50/p99/max to
+/// stderr under `label` and returns every lateness (now - expiry when the handler ran), sorted.
+template <system S>
+std::vector<std::chrono::steady_clock::duration>
+measure_lateness(S& sys, int count, std::chrono::nanoseconds spread, std::string_view label) {
+  using clock = std::chrono::steady_clock;
+  auto ex = sys.executor();
+  using timer_type = native_steady_timer<decltype(ex)>;
+  std::vector<std::unique_ptr<timer_type>> all;
+  all.reserve(static_cast<std::size_t>(count));
+  std::vector<clock::duration> lateness(static_cast<std::size_t>(count));
+  countdown done(count);
+  const clock::time_point start = clock::now() + std::chrono::milliseconds(20);
+  for (int i = 0; i < count; ++i) {
+    all.push_back(std::make_unique<timer_type>(ex));
+    timer_type& t = *all.back();
+    // In nanoseconds: `spread * i / count` in milliseconds would round every deadline down to a
+    // whole millisecond (500 timers sharing each), all at one phase of the clock.
+    t.expires_at(start + spread * i / count);
+    t.async_wait([&lateness, &done, i, deadline = t.expiry()](boost::system::error_code ec) {
+      check(!ec, "timer_fire: a wait failed");
+      lateness[static_cast<std::size_t>(i)] = clock::now() - deadline;
+      done.count_down();
+    });
+  }
+  done.wait();
+  std::sort(lateness.begin(), lateness.end());
+  check(lateness.front() >= clock::duration::zero(), "timer_fire: a timer fired early");
+  auto us = [](clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); };
+  std::fprintf(stderr, "  %.*s %.*s: lateness p50 %.0f us, p99 %.0f us, max %.0f us\n",
+               static_cast<int>(label.size()), label.data(), static_cast<int>(S::name.size()),
+               S::name.data(), us(lateness[lateness.size() / 2]),
+               us(lateness[lateness.size() * 99 / 100]), us(lateness.back()));
+  return lateness;
+}
+
 struct timer_fire {
   static constexpr std::string_view name = "timer_fire";
   static constexpr std::string_view summary =
@@ -32,36 +69,8 @@ struct timer_fire {
 
   template <system S>
   static sample run(S& sys, const environment&) {
-    using clock = std::chrono::steady_clock;
-    auto ex = sys.executor();
-    using timer_type = native_steady_timer<decltype(ex)>;
-    std::vector<std::unique_ptr<timer_type>> all;
-    all.reserve(timers);
-    std::vector<clock::duration> lateness(timers);
-    countdown done(timers);
-    const clock::time_point start = clock::now() + std::chrono::milliseconds(20);
-    for (int i = 0; i < timers; ++i) {
-      all.push_back(std::make_unique<timer_type>(ex));
-      timer_type& t = *all.back();
-      // In nanoseconds: `spread * i / timers` in milliseconds would round every deadline down
-      // to a whole millisecond (500 timers sharing each), all at one phase of the clock.
-      t.expires_at(start + std::chrono::nanoseconds(spread) * i / timers);
-      t.async_wait([&lateness, &done, i, deadline = t.expiry()](boost::system::error_code ec) {
-        check(!ec, "timer_fire: a wait failed");
-        lateness[static_cast<std::size_t>(i)] = clock::now() - deadline;
-        done.count_down();
-      });
-    }
-    done.wait();
-    std::sort(lateness.begin(), lateness.end());
-    check(lateness.front() >= clock::duration::zero(), "timer_fire: a timer fired early");
-    auto us = [](clock::duration d) {
-      return std::chrono::duration<double, std::micro>(d).count();
-    };
-    std::fprintf(stderr, "  timer_fire %.*s: lateness p50 %.0f us, p99 %.0f us, max %.0f us\n",
-                 static_cast<int>(S::name.size()), S::name.data(), us(lateness[timers / 2]),
-                 us(lateness[timers * 99 / 100]), us(lateness.back()));
-    return lateness[timers * 99 / 100];
+    auto lateness = measure_lateness(sys, timers, spread, name);
+    return lateness[lateness.size() * 99 / 100];
   }
 };
 
