@@ -8,6 +8,7 @@
 #include <array>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace kyoto::detail {
 
@@ -101,6 +102,7 @@ void runtime_impl::schedule_local(worker& w, operation* op, schedule_hint hint) 
 }
 
 void runtime_impl::schedule_remote(operation* op) noexcept {
+  caller_scope scope(*this); // a worker may run the operation, and run() return, before we notify
   // The unit is added before the operation becomes visible, so that the worker that runs it
   // cannot take the count to zero first.
   outstanding_.fetch_add(1, std::memory_order_relaxed);
@@ -137,6 +139,7 @@ void runtime_impl::release_token(worker& w) noexcept {
 }
 
 void runtime_impl::work_finished() noexcept {
+  caller_scope scope(*this); // the count reaching zero lets run() return before stop() is done
   // acq_rel: the thread that takes the count to zero sees everything the other decrementers
   // did, as io_context's work counting does.
   if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1)
@@ -174,6 +177,7 @@ bool runtime_impl::timer_needs_interrupt(clock::time_point deadline) noexcept {
 // --- Life cycle ---
 
 void runtime_impl::stop() noexcept {
+  caller_scope scope(*this); // a worker may see the flag and leave before the others are woken
   // seq_cst: a worker checks stopped_ after its parker returns; the unpark below happens after
   // this store, so a worker either sees the flag or is woken after it.
   stopped_.store(true, std::memory_order_seq_cst);
@@ -182,7 +186,14 @@ void runtime_impl::stop() noexcept {
   reactor_.interrupt();
 }
 
+void runtime_impl::wait_for_callers() const noexcept {
+  // acquire: pairs with caller_scope's release decrement.
+  while (callers_.load(std::memory_order_acquire) != 0)
+    std::this_thread::yield();
+}
+
 void runtime_impl::shutdown() noexcept {
+  wait_for_callers();
   shut_down_.store(true, std::memory_order_release);
   alarm_.shutdown(); // before the reactor shuts down with the other services
   // Destroying an operation runs its handler's destructor, which may schedule more work; that

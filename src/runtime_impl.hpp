@@ -61,6 +61,13 @@ class runtime_impl {
 
   // --- Life cycle ---
   void stop() noexcept;
+  /// Waits until no call that could let run() return is still inside the runtime (a post or a
+  /// work count released from a thread that is not running the context, stop()). The owner's
+  /// destructor calls it first: once run() has returned the context may be destroyed at once,
+  /// as an io_context may, even though the thread that made run() return is still on its way
+  /// out of that call (io_context's calls do everything under its lock, so its run() cannot
+  /// return before they are done).
+  void wait_for_callers() const noexcept;
   bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
   void restart() noexcept { stopped_.store(false, std::memory_order_release); }
   void shutdown() noexcept;
@@ -77,6 +84,23 @@ class runtime_impl {
   bool timer_needs_interrupt(clock::time_point deadline) noexcept;
 
  private:
+  /// Counts the enclosing call in callers_ for wait_for_callers().
+  struct caller_scope {
+    explicit caller_scope(runtime_impl& rt) noexcept : callers(rt.callers_) {
+      // relaxed: sequenced before whatever lets run() return (publishing an operation, the
+      // work count's decrement, the stopped_ store), which run()'s thread acquires; the owner
+      // destroys the context after run() returned, so it sees this increment.
+      callers.fetch_add(1, std::memory_order_relaxed);
+    }
+    caller_scope(const caller_scope&) = delete;
+    caller_scope& operator=(const caller_scope&) = delete;
+    ~caller_scope() {
+      // release: the call's last touches of the runtime happen before wait_for_callers() sees 0.
+      callers.fetch_sub(1, std::memory_order_release);
+    }
+    std::atomic<std::int64_t>& callers;
+  };
+
   // --- Slots (runtime_impl.cpp) ---
   worker& claim_slot();
   void release_slot(worker& w) noexcept;
@@ -128,6 +152,9 @@ class runtime_impl {
   idle_set idle_;
   // The count of unfinished work (see the protocol above).
   std::atomic<std::int64_t> outstanding_{0};
+  // Calls in progress that can let run() return before they do (caller_scope). Next to
+  // outstanding_: the calls that touch one touch the other, so it costs no extra cache miss.
+  std::atomic<std::int64_t> callers_{0};
   // Set by stop(), cleared by restart().
   std::atomic<bool> stopped_{false};
   // Set by shutdown(): schedule() destroys operations instead of queueing them.

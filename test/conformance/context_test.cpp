@@ -423,6 +423,50 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(handler_posting_from_its_destructor_during_destruc
   BOOST_TEST(posted.live == 0);
 }
 
+// Once run() has returned, the context may be destroyed at once, even while the thread that
+// made it return is still inside its call. io_context does everything under its lock, so its
+// run() cannot return first; kyoto's calls wake workers after the fact and must be waited for
+// (runtime_impl::wait_for_callers). Each race fails within a few hundred rounds under ASan when
+// the destructor does not wait; without ASan it may crash or pass.
+BOOST_AUTO_TEST_CASE_TEMPLATE(destroyed_right_after_run_while_a_guard_is_released_elsewhere,
+                              Context, context_types) {
+  for (int i = 0; i < 2000; ++i) {
+    auto ctx = std::make_unique<Context>(1);
+    auto work = asio::make_work_guard(*ctx);
+    std::thread releaser([w = std::move(work)]() mutable { w.reset(); });
+    BOOST_REQUIRE(ctx->run() == 0u); // returns once the guard is gone
+    ctx.reset();                     // while the releaser may still be inside on_work_finished()
+    releaser.join();
+  }
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(destroyed_right_after_run_while_the_last_post_returns, Context,
+                              context_types) {
+  for (int i = 0; i < 2000; ++i) {
+    auto ctx = std::make_unique<Context>(1);
+    auto work = asio::make_work_guard(*ctx);
+    std::thread poster([&] { asio::post(*ctx, [&] { work.reset(); }); });
+    BOOST_REQUIRE(ctx->run() == 1u);
+    ctx.reset(); // while the poster may still be inside post(), after its handler ran
+    poster.join();
+  }
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(destroyed_right_after_run_while_stop_returns, Context,
+                              context_types) {
+  for (int i = 0; i < 2000; ++i) {
+    auto ctx = std::make_unique<Context>(2);
+    auto work = asio::make_work_guard(*ctx);
+    std::thread stopper([&] { ctx->stop(); });
+    std::thread runner([&] { ctx->run(); });
+    ctx->run();
+    runner.join(); // both runs are over; stop() may still be waking the workers
+    work.reset();
+    ctx.reset();
+    stopper.join();
+  }
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(posting_to_a_stopped_context, Context, context_types) {
   lifetime_counters c;
   {
