@@ -184,6 +184,9 @@ void runtime_impl::stop() noexcept {
   for (auto& w : workers_)
     unpark(*w);
   reactor_.interrupt();
+  // Threads waiting for a slot check stopped_ under this mutex before they wait.
+  { std::lock_guard lock(slots_mutex_); }
+  slot_freed_.notify_all();
 }
 
 void runtime_impl::wait_for_callers() const noexcept {
@@ -222,18 +225,32 @@ void runtime_impl::shutdown() noexcept {
 
 // --- Worker slots ---
 
-worker& runtime_impl::claim_slot() {
-  std::lock_guard lock(slots_mutex_);
-  for (std::size_t i = 0; i < claimed_.size(); ++i) {
-    if (!claimed_[i]) {
-      claimed_[i] = true;
-      return *workers_[i];
+worker* runtime_impl::claim_slot(bool may_block, clock::time_point deadline) {
+  std::unique_lock lock(slots_mutex_);
+  for (;;) {
+    for (std::size_t i = 0; i < claimed_.size(); ++i) {
+      if (!claimed_[i]) {
+        claimed_[i] = true;
+        return workers_[i].get();
+      }
     }
+    // Every slot is taken. A thread beyond concurrency() waits, as a thread with nothing to do
+    // waits in io_context::run(), and takes the first slot given back; it leaves when the
+    // context stops or runs out of work (stop() notifies), or at its deadline. A worker that
+    // calls run() again from a handler would wait for its own slot: that is an error.
+    if (current_worker())
+      throw_error(error::no_free_worker,
+                  describe("kyoto::context: run() called from a handler while all ",
+                           claimed_.size(),
+                           " worker slots are taken (one by the caller itself); construct the "
+                           "context with a larger concurrency to nest run() calls"));
+    if (!may_block || stopped() || outstanding_.load(std::memory_order_acquire) == 0)
+      return nullptr;
+    if (deadline == clock::time_point::max())
+      slot_freed_.wait(lock);
+    else if (slot_freed_.wait_until(lock, deadline) == std::cv_status::timeout)
+      return nullptr;
   }
-  throw_error(error::no_free_worker,
-              describe("kyoto::context: all ", claimed_.size(),
-                       " worker slots are taken by threads already running the context; "
-                       "construct it with a larger concurrency to run it from more threads"));
 }
 
 void runtime_impl::release_slot(worker& w) noexcept {
@@ -269,8 +286,11 @@ void runtime_impl::release_slot(worker& w) noexcept {
   w.publish_metrics();
   if (moved)
     notify_parked();
-  std::lock_guard lock(slots_mutex_);
-  claimed_[w.index] = false;
+  {
+    std::lock_guard lock(slots_mutex_);
+    claimed_[w.index] = false;
+  }
+  slot_freed_.notify_one(); // a thread waiting for a slot (claim_slot)
 }
 
 runtime_metrics runtime_impl::metrics() const {

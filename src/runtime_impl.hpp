@@ -34,6 +34,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -102,7 +103,7 @@ class runtime_impl {
   };
 
   // --- Slots (runtime_impl.cpp) ---
-  worker& claim_slot();
+  worker* claim_slot(bool may_block, clock::time_point deadline);
   void release_slot(worker& w) noexcept;
   struct slot_guard;
 
@@ -165,6 +166,8 @@ class runtime_impl {
   std::mutex slots_mutex_;
   // Which worker slots a thread holds.
   std::vector<bool> claimed_;
+  // Signalled when a slot is given back or the runtime stops (threads beyond concurrency()).
+  std::condition_variable slot_freed_;
   // The timer service's hooks, or null. Installed lazily, when the first timer is created.
   std::atomic<timer_hooks*> timers_{nullptr};
   // When the worker blocked in the reactor will wake up by itself (clock ticks since the

@@ -49,7 +49,10 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
   if (stopped())
     return 0;
 
-  worker& w = claim_slot();
+  worker* slot = claim_slot(may_block, deadline);
+  if (!slot)
+    return 0; // every slot taken until the context stopped, ran out of work or the deadline
+  worker& w = *slot;
   w.maintenance_interval = options_.event_interval;
   w.global_check_interval = options_.global_queue_interval;
   w.last_maintenance_at = 0;

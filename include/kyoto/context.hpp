@@ -35,10 +35,17 @@
 
 #include <boost/asio/execution.hpp>
 #include <boost/asio/execution_context.hpp>
+#if !defined(BOOST_ASIO_NO_DEPRECATED)
+#include <boost/asio/detail/wrapped_handler.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/system/error_code.hpp>
+#endif
 
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <utility>
 
 namespace kyoto {
 
@@ -115,6 +122,54 @@ class context : public boost::asio::execution_context {
   /// The scheduler itself, for kyoto's own components (tasks, timers).
   detail::runtime& impl() noexcept { return runtime_; }
 
+#if !defined(BOOST_ASIO_NO_DEPRECATED)
+  // io_context's deprecated interfaces, which Asio 1.81 still has unless BOOST_ASIO_NO_DEPRECATED
+  // is defined, for existing code that uses them; each does what io_context's does.
+
+  /// Keeps run() from running out of work while it exists (io_context::work).
+  class work;
+
+  count_type run(boost::system::error_code& ec) {
+    ec.clear();
+    return run();
+  }
+  count_type run_one(boost::system::error_code& ec) {
+    ec.clear();
+    return run_one();
+  }
+  count_type poll(boost::system::error_code& ec) {
+    ec.clear();
+    return poll();
+  }
+  count_type poll_one(boost::system::error_code& ec) {
+    ec.clear();
+    return poll_one();
+  }
+
+  /// restart().
+  void reset() {
+    restart();
+  }
+
+  /// asio::dispatch(*this, token): inline when called from one of this context's workers.
+  template <typename CompletionToken>
+  auto dispatch(CompletionToken&& token) {
+    return boost::asio::dispatch(*this, std::forward<CompletionToken>(token));
+  }
+
+  /// asio::post(*this, token).
+  template <typename CompletionToken>
+  auto post(CompletionToken&& token) {
+    return boost::asio::post(*this, std::forward<CompletionToken>(token));
+  }
+
+  /// A handler that dispatch()es `handler`, with its arguments, on this context when called.
+  template <typename Handler>
+  boost::asio::detail::wrapped_handler<context&, Handler> wrap(Handler handler) {
+    return boost::asio::detail::wrapped_handler<context&, Handler>(*this, handler);
+  }
+#endif
+
  private:
   template <typename Clock, typename Duration>
   static std::chrono::steady_clock::time_point
@@ -128,6 +183,21 @@ class context : public boost::asio::execution_context {
 
   detail::runtime runtime_;
 };
+
+#if !defined(BOOST_ASIO_NO_DEPRECATED)
+class context::work {
+ public:
+  explicit work(context& ctx) noexcept : ctx_(ctx) { ctx_.impl().work_started(); }
+  work(const work& other) noexcept : ctx_(other.ctx_) { ctx_.impl().work_started(); }
+  work& operator=(const work&) = delete;
+  ~work() { ctx_.impl().work_finished(); }
+
+  context& get_io_context() noexcept { return ctx_; }
+
+ private:
+  context& ctx_;
+};
+#endif
 
 } // namespace kyoto
 

@@ -18,7 +18,9 @@ namespace kyoto::error {
 enum kyoto_errors {
   /// A context was asked for zero or a negative number of worker threads.
   invalid_concurrency = 1,
-  /// More threads called run() (or poll(), run_one() ...) at once than the context has workers.
+  /// run() (or poll(), run_one() ...) was called from a handler of the same context while every
+  /// worker slot was taken (one by the caller): waiting for a slot would wait for itself. Other
+  /// threads beyond the context's concurrency wait for a free slot instead.
   no_free_worker,
   /// A blocking call (block_on, join) was made on a worker thread, where it would deadlock.
   blocking_on_worker,

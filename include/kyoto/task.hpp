@@ -339,8 +339,8 @@ class thread_notifier {
 
 /// Runs `f` (anything spawn() accepts) on `ctx` and waits for its output, from a thread that is
 /// not one of ctx's workers. While waiting, the calling thread helps run ctx (run_one_for in
-/// short slices) when a worker slot is free; when every slot is taken by other threads it just
-/// waits for them to finish the task.
+/// slices of 1 ms); when every slot is taken by other threads, each slice waits for a free slot,
+/// and the other threads finish the task.
 ///
 /// A stopped context is restarted first (so restart() must not race with a run() call then, as
 /// always); a stop() while block_on waits makes it throw.
@@ -373,17 +373,9 @@ auto block_on(kyoto::context& ctx, F&& f) {
         return std::move(r).value();
     }
     while (!n.take()) {
-      bool helped = false;
-      try {
-        ctx.run_one_for(std::chrono::milliseconds(1));
-        helped = true;
-      } catch (const boost::system::system_error& e) {
-        if (e.code() != error::no_free_worker)
-          throw;
-      }
-      if (!helped)
-        n.wait_for(std::chrono::milliseconds(5));
-      else if (ctx.stopped() && !h.is_finished())
+      // Runs one handler, or waits up to 1 ms for one or (every slot taken) for a free slot.
+      ctx.run_one_for(std::chrono::milliseconds(1));
+      if (ctx.stopped() && !h.is_finished())
         detail::throw_error(error::context_shut_down,
                             "kyoto::block_on: the context was stopped before the task finished");
     }

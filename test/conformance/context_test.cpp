@@ -9,6 +9,7 @@
 #include "conformance/conformance_support.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
@@ -467,6 +468,55 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(destroyed_right_after_run_while_stop_returns, Cont
   }
 }
 
+#if !defined(BOOST_ASIO_NO_DEPRECATED)
+// io_context's deprecated members, still in Asio 1.81 unless BOOST_ASIO_NO_DEPRECATED is defined:
+// existing code calls them, so the swapped type must have them too.
+BOOST_AUTO_TEST_CASE_TEMPLATE(deprecated_post_dispatch_wrap_and_error_code_run, Context,
+                              context_types) {
+  Context ctx{1};
+  int order = 0, posted_at = 0, dispatched_at = 0, wrapped_with = 0;
+  ctx.post([&] {
+    ctx.dispatch([&] { dispatched_at = ++order; }); // on a worker: runs inline, at once
+    posted_at = ++order;
+  });
+  auto wrapped = ctx.wrap([&](int v) { wrapped_with = v; });
+  ctx.post([wrapped]() mutable { wrapped(42); });
+  boost::system::error_code ec = asio::error::would_block;
+  BOOST_TEST(ctx.run(ec) >= 2u);
+  BOOST_TEST(!ec);
+  BOOST_TEST(dispatched_at == 1);
+  BOOST_TEST(posted_at == 2);
+  BOOST_TEST(wrapped_with == 42);
+
+  BOOST_TEST(ctx.stopped());
+  ctx.reset();
+  BOOST_TEST(!ctx.stopped());
+  ec = asio::error::would_block;
+  BOOST_TEST(ctx.poll(ec) == 0u);
+  BOOST_TEST(!ec);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(deprecated_work_keeps_run_alive, Context, context_types) {
+  Context ctx{1};
+  auto work = std::make_unique<typename Context::work>(ctx);
+  BOOST_TEST(&work->get_io_context() == &ctx);
+  auto copy = std::make_unique<typename Context::work>(*work);
+  std::atomic<bool> returned{false};
+  std::thread runner([&] {
+    ctx.run();
+    returned = true;
+  });
+  std::this_thread::sleep_for(20ms);
+  BOOST_TEST(!returned);
+  work.reset();
+  std::this_thread::sleep_for(20ms);
+  BOOST_TEST(!returned); // the copy still counts
+  copy.reset();
+  runner.join();
+  BOOST_TEST(returned);
+}
+#endif
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(posting_to_a_stopped_context, Context, context_types) {
   lifetime_counters c;
   {
@@ -493,28 +543,66 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(posting_to_a_stopped_context, Context, context_typ
 // --- Threads ---
 
 #if !KYOTO_CONFORMANCE_ASIO_ONLY
-BOOST_AUTO_TEST_CASE(kyoto_more_threads_than_workers_get_no_free_worker) {
-  const auto is_no_free_worker = [](const boost::system::system_error& e) {
-    return e.code() == kyoto::error::no_free_worker;
-  };
+BOOST_AUTO_TEST_CASE(kyoto_threads_beyond_concurrency_wait_for_a_slot) {
   kyoto::context ctx{1};
   auto guard = asio::make_work_guard(ctx);
-  runner<kyoto::context> r(ctx, 1);
+  // The one slot, held for 300 ms.
+  std::thread first([&] { ctx.run_for(300ms); });
   BOOST_TEST(probe_runs(ctx));
-  BOOST_CHECK_EXCEPTION(ctx.run(), boost::system::system_error, is_no_free_worker);
-  BOOST_CHECK_EXCEPTION(ctx.run_one(), boost::system::system_error, is_no_free_worker);
-  BOOST_CHECK_EXCEPTION(ctx.poll(), boost::system::system_error, is_no_free_worker);
-  // The refused calls did not disturb the worker.
-  BOOST_TEST(probe_runs(ctx));
+  // A second run() waits, as an idle thread inside io_context::run() does...
+  std::atomic<bool> second_returned{false};
+  std::atomic<std::thread::id> ran_on{};
+  std::thread second([&] {
+    ctx.run();
+    second_returned = true;
+  });
+  // ... and so do the timed forms, until their deadline; poll() runs nothing without a slot.
+  const auto before = std::chrono::steady_clock::now();
+  BOOST_TEST(ctx.run_one_for(30ms) == 0u);
+  BOOST_TEST((std::chrono::steady_clock::now() - before >= 30ms));
+  BOOST_TEST(ctx.poll() == 0u);
+  BOOST_TEST(!second_returned);
+  // When the first thread leaves, the second takes its slot and runs what is posted.
+  first.join();
+  std::promise<void> ran;
+  asio::post(ctx, [&] {
+    ran_on = std::this_thread::get_id();
+    ran.set_value();
+  });
+  BOOST_TEST((ran.get_future().wait_for(patience) == std::future_status::ready));
+  BOOST_TEST((ran_on.load() == second.get_id()));
+  // Out of work: the waiting and the running threads all return.
+  std::thread third([&] { ctx.run(); });
   guard.reset();
+  second.join();
+  third.join();
+  BOOST_TEST(second_returned);
+}
+
+BOOST_AUTO_TEST_CASE(kyoto_threads_waiting_for_a_slot_return_on_stop) {
+  kyoto::context ctx{1};
+  auto guard = asio::make_work_guard(ctx);
+  runner<kyoto::context> r(ctx, 3); // one runs, two wait for its slot
+  BOOST_TEST(probe_runs(ctx));
+  BOOST_TEST(!r.done());
+  ctx.stop();
   BOOST_TEST(r.wait());
   BOOST_TEST(r.errors().empty());
-  // The slot is free again.
-  ctx.restart();
-  bool ran = false;
-  asio::post(ctx, [&] { ran = true; });
+}
+
+BOOST_AUTO_TEST_CASE(kyoto_run_from_a_handler_with_no_free_slot_is_an_error) {
+  kyoto::context ctx{1};
+  bool refused = false;
+  asio::post(ctx, [&] {
+    try {
+      ctx.run(); // would wait for the caller's own slot
+    } catch (const boost::system::system_error& e) {
+      refused = e.code() == kyoto::error::no_free_worker &&
+                std::string(e.what()).find("from a handler") != std::string::npos;
+    }
+  });
   BOOST_TEST(ctx.run() == 1u);
-  BOOST_TEST(ran);
+  BOOST_TEST(refused);
 }
 #endif
 
