@@ -59,6 +59,9 @@ class context : public boost::asio::execution_context {
 
   using count_type = std::size_t;
 
+  /// io_context::strand's interface on asio::strand<executor_type> (impl/context_strand.hpp).
+  class strand;
+
   /// One worker slot per hardware thread.
   context();
 
@@ -202,5 +205,6 @@ class context::work {
 } // namespace kyoto
 
 #include <kyoto/impl/context_executor.hpp>
+#include <kyoto/impl/context_strand.hpp>
 
 #endif // KYOTO_CONTEXT_HPP

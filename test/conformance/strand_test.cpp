@@ -128,6 +128,43 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(strand_handlers_never_overlap, Context, context_ty
   }
 }
 
+#if !defined(BOOST_ASIO_NO_DEPRECATED)
+// io_context::strand, the class existing code names: constructed from the context, copies are
+// the same strand, and its one-argument dispatch/post, wrap() and the free functions all
+// serialise through it.
+BOOST_AUTO_TEST_CASE_TEMPLATE(the_strand_class_serialises_and_wraps, Context, context_types) {
+  Context ctx{2};
+  typename Context::strand s(ctx);
+  typename Context::strand copy = s;
+  BOOST_TEST((copy == s));
+  BOOST_TEST((&s.context() == &ctx));
+  std::atomic<int> inside{0}, overlaps{0}, not_in_strand{0}, ran{0};
+  auto body = [&] {
+    if (inside.fetch_add(1) != 0)
+      ++overlaps;
+    if (!s.running_in_this_thread())
+      ++not_in_strand;
+    std::this_thread::yield();
+    inside.fetch_sub(1);
+    ++ran;
+  };
+  auto guard = asio::make_work_guard(ctx);
+  runner<Context> r(ctx, 2);
+  for (int i = 0; i < 500; ++i) {
+    s.post(body);
+    copy.dispatch(body);
+    asio::post(ctx, s.wrap(body));
+    asio::post(s, body);
+  }
+  BOOST_TEST(eventually([&] { return ran == 2000; }));
+  guard.reset();
+  BOOST_TEST(r.wait());
+  BOOST_TEST(overlaps == 0);
+  BOOST_TEST(not_in_strand == 0);
+  BOOST_TEST(!s.running_in_this_thread());
+}
+#endif
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(strand_keeps_fifo_order_per_posting_thread, Context, context_types) {
   constexpr int per_poster = 5'000;
   for (int threads : {2, 4}) {
