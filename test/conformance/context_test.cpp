@@ -93,6 +93,21 @@ BOOST_AUTO_TEST_CASE(kyoto_rejects_non_positive_concurrency) {
   };
   BOOST_CHECK_EXCEPTION(kyoto::context{0}, boost::system::system_error, is_invalid);
   BOOST_CHECK_EXCEPTION(kyoto::context{-3}, boost::system::system_error, is_invalid);
+  BOOST_CHECK_EXCEPTION(kyoto::context{BOOST_ASIO_CONCURRENCY_HINT_DEFAULT},
+                        boost::system::system_error, is_invalid); // -1: a negative count
+}
+
+BOOST_AUTO_TEST_CASE(kyoto_takes_asio_special_concurrency_hints) {
+  // Locking off promises one thread; BOOST_ASIO_CONCURRENCY_HINT_SAFE promises nothing.
+  BOOST_TEST(kyoto::context{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE}.concurrency() == 1u);
+  BOOST_TEST(kyoto::context{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO}.concurrency() == 1u);
+  BOOST_TEST(kyoto::context{BOOST_ASIO_CONCURRENCY_HINT_SAFE}.concurrency() ==
+             std::max(1u, std::thread::hardware_concurrency()));
+  kyoto::context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
+  bool ran = false;
+  asio::post(ctx, [&] { ran = true; });
+  BOOST_TEST(ctx.run() == 1u);
+  BOOST_TEST(ran);
 }
 #endif
 
