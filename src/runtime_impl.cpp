@@ -103,6 +103,12 @@ void runtime_impl::schedule_local(worker& w, operation* op, schedule_hint hint) 
 
 void runtime_impl::schedule_remote(operation* op) noexcept {
   caller_scope scope(*this); // a worker may run the operation, and run() return, before we notify
+  // seq_cst: with the scope's increment, against shutdown()'s store then wait: either shutdown()
+  // waits for this call (and drains what it pushes) or this load sees the flag.
+  if (shut_down_.load(std::memory_order_seq_cst)) {
+    op->destroy();
+    return;
+  }
   // The unit is added before the operation becomes visible, so that the worker that runs it
   // cannot take the count to zero first.
   outstanding_.fetch_add(1, std::memory_order_relaxed);
@@ -134,7 +140,9 @@ void runtime_impl::acquire_token(worker& w) noexcept {
 void runtime_impl::release_token(worker& w) noexcept {
   if (w.has_work_token) {
     w.has_work_token = false;
-    work_finished();
+    // As work_finished(), without its caller_scope: a worker is inside run() itself.
+    if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      stop();
   }
 }
 
@@ -190,14 +198,16 @@ void runtime_impl::stop() noexcept {
 }
 
 void runtime_impl::wait_for_callers() const noexcept {
-  // acquire: pairs with caller_scope's release decrement.
-  while (callers_.load(std::memory_order_acquire) != 0)
+  // seq_cst: pairs with caller_scope's release decrement, and is the second half of shutdown()'s
+  // store-then-load against schedule_remote()'s increment-then-load.
+  while (callers_.load(std::memory_order_seq_cst) != 0)
     std::this_thread::yield();
 }
 
 void runtime_impl::shutdown() noexcept {
+  // seq_cst: see schedule_remote(). From here on schedule() destroys operations at once.
+  shut_down_.store(true, std::memory_order_seq_cst);
   wait_for_callers();
-  shut_down_.store(true, std::memory_order_release);
   alarm_.shutdown(); // before the reactor shuts down with the other services
   // Destroying an operation runs its handler's destructor, which may schedule more work; that
   // is destroyed at once by schedule(). Loop until everything is gone.
@@ -244,12 +254,16 @@ worker* runtime_impl::claim_slot(bool may_block, clock::time_point deadline) {
                            claimed_.size(),
                            " worker slots are taken (one by the caller itself); construct the "
                            "context with a larger concurrency to nest run() calls"));
-    if (!may_block || stopped() || outstanding_.load(std::memory_order_acquire) == 0)
+    if (!may_block || stopped() || outstanding_.load(std::memory_order_acquire) == 0 ||
+        clock::now() >= deadline)
       return nullptr;
+    // Whatever ends the wait, the slots are scanned again before giving up: a notification
+    // that arrives just after the deadline must not be lost (another waiter would sleep on
+    // beside a free slot).
     if (deadline == clock::time_point::max())
       slot_freed_.wait(lock);
-    else if (slot_freed_.wait_until(lock, deadline) == std::cv_status::timeout)
-      return nullptr;
+    else
+      slot_freed_.wait_until(lock, deadline);
   }
 }
 

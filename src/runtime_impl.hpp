@@ -69,6 +69,25 @@ class runtime_impl {
   /// out of that call (io_context's calls do everything under its lock, so its run() cannot
   /// return before they are done).
   void wait_for_callers() const noexcept;
+
+  /// Counts the enclosing call in callers_ for wait_for_callers(). Also for the timer service's
+  /// calls from threads that do not run the context.
+  struct caller_scope {
+    explicit caller_scope(runtime_impl& rt) noexcept : callers(rt.callers_) {
+      // seq_cst: sequenced before whatever lets run() return (publishing an operation, the
+      // work count's decrement, the stopped_ store), which run()'s thread acquires; the owner
+      // destroys the context after run() returned, so it sees this increment. seq_cst also
+      // for schedule_remote()'s check of shut_down_ (see there).
+      callers.fetch_add(1, std::memory_order_seq_cst);
+    }
+    caller_scope(const caller_scope&) = delete;
+    caller_scope& operator=(const caller_scope&) = delete;
+    ~caller_scope() {
+      // release: the call's last touches of the runtime happen before wait_for_callers() sees 0.
+      callers.fetch_sub(1, std::memory_order_release);
+    }
+    std::atomic<std::int64_t>& callers;
+  };
   bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
   void restart() noexcept { stopped_.store(false, std::memory_order_release); }
   void shutdown() noexcept;
@@ -85,22 +104,13 @@ class runtime_impl {
   bool timer_needs_interrupt(clock::time_point deadline) noexcept;
 
  private:
-  /// Counts the enclosing call in callers_ for wait_for_callers().
-  struct caller_scope {
-    explicit caller_scope(runtime_impl& rt) noexcept : callers(rt.callers_) {
-      // relaxed: sequenced before whatever lets run() return (publishing an operation, the
-      // work count's decrement, the stopped_ store), which run()'s thread acquires; the owner
-      // destroys the context after run() returned, so it sees this increment.
-      callers.fetch_add(1, std::memory_order_relaxed);
-    }
-    caller_scope(const caller_scope&) = delete;
-    caller_scope& operator=(const caller_scope&) = delete;
-    ~caller_scope() {
-      // release: the call's last touches of the runtime happen before wait_for_callers() sees 0.
-      callers.fetch_sub(1, std::memory_order_release);
-    }
-    std::atomic<std::int64_t>& callers;
-  };
+  /// `d` in clock ticks, at most clock::duration::max() (microseconds::max() would overflow).
+  static clock::rep saturated_ticks(std::chrono::microseconds d) noexcept {
+    constexpr auto limit =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::duration::max());
+    return d >= limit ? clock::duration::max().count()
+                      : std::chrono::duration_cast<clock::duration>(d).count();
+  }
 
   // --- Slots (runtime_impl.cpp) ---
   worker* claim_slot(bool may_block, clock::time_point deadline);
@@ -176,11 +186,9 @@ class runtime_impl {
   // When a worker last polled or waited in the reactor (clock ticks since the epoch).
   std::atomic<clock::rep> last_reactor_look_{0};
   // options_.busy_check_period in clock ticks.
-  const clock::rep busy_check_period_ =
-      std::chrono::duration_cast<clock::duration>(options_.busy_check_period).count();
+  const clock::rep busy_check_period_ = saturated_ticks(options_.busy_check_period);
   // options_.reactor_poll_interval in clock ticks.
-  const clock::rep reactor_poll_interval_ =
-      std::chrono::duration_cast<clock::duration>(options_.reactor_poll_interval).count();
+  const clock::rep reactor_poll_interval_ = saturated_ticks(options_.reactor_poll_interval);
   // Wake-ups sent by threads that are not workers.
   std::atomic<std::uint64_t> remote_wakeups_{0};
 };

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <optional>
 
 namespace kyoto::detail {
 
@@ -82,6 +83,10 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
   const std::uint64_t tick = fine / fine_per_tick + (fine % fine_per_tick != 0); // rounded up
   std::uint64_t due = no_tick; // when the shard needs attention for this timer, once armed
   bool interrupt = false;      // whether the driver must be woken to re-plan its sleep
+  // Once the lock is released the wait may fire and run() return before the interrupt below is
+  // made: the owner's destructor must wait for it (runtime_impl::wait_for_callers). Counted
+  // only when there is an interrupt to make, so the common arm costs nothing more.
+  std::optional<runtime_impl::caller_scope> interrupt_scope;
   for (;;) {
     // acquire: pairs with the release store of -1 in take_waits; a thread that sees the timer
     // idle also sees its wait list emptied by whichever thread fired or cancelled it.
@@ -120,6 +125,8 @@ void timer_service::start_wait(timer_state& t, clock::time_point deadline,
         // driver would sleep past both. The interrupt itself (a system call) is made after
         // unlocking; a delay there delays the driver as a delay under the lock would.
         interrupt = runtime_.timer_needs_interrupt(fine_time(due));
+        if (interrupt)
+          interrupt_scope.emplace(runtime_.impl());
       }
     }
     op->owner_ = &t;

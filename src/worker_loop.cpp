@@ -69,7 +69,9 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
   acquire_token(w);
 
   std::size_t count = 0;
-  while (!stopped_.load(std::memory_order_relaxed)) {
+  // acquire: a worker that leaves because of a stop() from another thread synchronises with it
+  // (wait_for_callers relies on that; free on x86).
+  while (!stopped_.load(std::memory_order_acquire)) {
     if (operation* op = find_work(w)) {
       if (w.is_searching)
         end_search(w);
@@ -215,8 +217,11 @@ void runtime_impl::tune_intervals(worker& w, clock::rep now) noexcept {
       std::max<clock::rep>(1, busy_check_period_ / std::max<clock::rep>(1, w.mean_tick));
   w.maintenance_interval =
       static_cast<std::uint32_t>(std::min<clock::rep>(ticks, options_.event_interval));
-  w.global_check_interval =
-      static_cast<std::uint32_t>(std::min<clock::rep>(ticks, options_.global_queue_interval));
+  // At least 2 (as Tokio): at 1 the injection queue would go first on every tick, and local
+  // work (the worker's own posts, completions, batches taken earlier) could wait forever while
+  // remote posts keep arriving. A configured interval of 1 is taken as it is.
+  w.global_check_interval = static_cast<std::uint32_t>(
+      std::min<clock::rep>(std::max<clock::rep>(ticks, 2), options_.global_queue_interval));
   // A shorter interval applies from now on (the count-downs only ever restart from it).
   w.ticks_to_global_check = std::min(w.ticks_to_global_check, w.global_check_interval);
 }

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <set>
@@ -226,6 +227,78 @@ BOOST_AUTO_TEST_CASE(long_handlers_do_not_hold_up_remote_posts_or_timers) {
   BOOST_TEST(us(timer_delays[4]) < 3000);
 }
 
+// Long handlers shorten the global-queue interval, but never to 1: at 1 the injection queue goes
+// first on every tick, and while replies from outside keep arriving (six request chains through
+// a service thread, each reply computing for 100 us), a handler posted locally waited 35-70 ms.
+BOOST_AUTO_TEST_CASE(local_work_is_not_starved_by_a_stream_of_remote_posts) {
+  using clock = std::chrono::steady_clock;
+  kyoto::context ctx{1};
+  auto guard = asio::make_work_guard(ctx);
+  std::atomic<bool> running{true};
+  // The service: replies to each request by posting the reply to ctx from its own thread.
+  std::mutex m;
+  std::condition_variable cv;
+  int requests = 0;
+  bool quit = false;
+  std::thread service([&] {
+    std::unique_lock lock(m);
+    for (;;) {
+      cv.wait(lock, [&] { return quit || requests > 0; });
+      if (quit)
+        return;
+      --requests;
+      lock.unlock();
+      asio::post(ctx, [&] {
+        const auto until = clock::now() + 100us;
+        while (clock::now() < until) {
+        }
+        if (running) {
+          std::lock_guard relock(m);
+          ++requests;
+          cv.notify_one();
+        }
+      });
+      lock.lock();
+    }
+  });
+  {
+    std::lock_guard lock(m);
+    requests = 6;
+  }
+  cv.notify_one();
+  std::thread runner([&] { ctx.run(); });
+  std::this_thread::sleep_for(30ms); // the intervals get tuned down
+
+  std::vector<clock::duration> waits;
+  for (int i = 0; i < 5; ++i) {
+    std::atomic<bool> ran{false};
+    clock::time_point posted_at, ran_at;
+    asio::post(ctx, [&] {
+      posted_at = clock::now();
+      asio::post(ctx, [&] { // from the worker: its local queue
+        ran_at = clock::now();
+        ran = true;
+      });
+    });
+    while (!ran)
+      std::this_thread::sleep_for(100us);
+    waits.push_back(ran_at - posted_at);
+  }
+  running = false;
+  {
+    std::lock_guard lock(m);
+    quit = true;
+  }
+  cv.notify_one();
+  service.join();
+  guard.reset();
+  runner.join();
+  std::sort(waits.begin(), waits.end());
+  const auto median_us = std::chrono::duration_cast<std::chrono::microseconds>(waits[2]).count();
+  BOOST_TEST_MESSAGE("median wait of a local post " << median_us << " us");
+  BOOST_TEST(median_us < 5000);
+}
+
 // Posts from outside while the workers go to sleep: a lost wake-up shows as a post that waits
 // for the parking safety net (60 s) instead of running at once.
 void check_no_lost_wake_up(int workers) {
@@ -371,6 +444,15 @@ BOOST_AUTO_TEST_CASE(out_of_range_options_are_an_error) {
                       "reactor_poll_interval"));
   BOOST_TEST(rejected([](auto& o) { o.busy_check_period = std::chrono::microseconds(-1); },
                       "busy_check_period"));
+  // The largest periods mean "never": saturated, not overflowed (UBSan checks the arithmetic).
+  kyoto::context_options largest;
+  largest.busy_check_period = largest.reactor_poll_interval = std::chrono::microseconds::max();
+  kyoto::context big{1, largest};
+  int big_ran = 0;
+  for (int i = 0; i < 200; ++i)
+    asio::post(big, [&] { ++big_ran; });
+  big.run();
+  BOOST_TEST(big_ran == 200);
   kyoto::context_options smallest;
   smallest.event_interval = smallest.global_queue_interval = 1;
   smallest.max_park = std::chrono::milliseconds(1);
