@@ -161,10 +161,11 @@ BOOST_AUTO_TEST_CASE(injected_work_is_not_starved_by_local_ping_pong) {
   BOOST_TEST(local_steps - before < 500);
 }
 
-// Two handlers of 200 us keep the only worker busy. With fixed intervals (Tokio 1.24) it would
-// look at the injection queue and fire due timers once per 61 ticks, about 12 ms; tuned to the
+// Two handlers of 400 us keep the only worker busy. With fixed intervals (Tokio 1.24) it would
+// look at the injection queue and fire due timers once per 61 ticks, about 24 ms; tuned to the
 // handlers' length (busy_check_period, 50 us) it looks at every tick, so a post from outside and
-// a due timer wait about one handler.
+// a due timer wait about one handler (plus, on a loaded machine, a scheduler time slice or two:
+// hence the 8 ms bound).
 BOOST_AUTO_TEST_CASE(long_handlers_do_not_hold_up_remote_posts_or_timers) {
   using clock = std::chrono::steady_clock;
   kyoto::context ctx{1};
@@ -175,7 +176,7 @@ BOOST_AUTO_TEST_CASE(long_handlers_do_not_hold_up_remote_posts_or_timers) {
     void operator()() const {
       if (stop->load())
         return;
-      const auto until = clock::now() + 200us;
+      const auto until = clock::now() + 400us;
       while (clock::now() < until) {
       }
       asio::post(*ctx, *this);
@@ -184,7 +185,7 @@ BOOST_AUTO_TEST_CASE(long_handlers_do_not_hold_up_remote_posts_or_timers) {
   asio::post(ctx, busy{&ctx, &stop});
   asio::post(ctx, busy{&ctx, &stop});
   std::thread t([&] { ctx.run(); });
-  std::this_thread::sleep_for(30ms); // the first 61-tick interval, before anything is measured
+  std::this_thread::sleep_for(50ms); // the first 61-tick interval, before anything is measured
 
   auto wait_for = [](const std::atomic<bool>& flag) {
     while (!flag.load())
@@ -223,8 +224,8 @@ BOOST_AUTO_TEST_CASE(long_handlers_do_not_hold_up_remote_posts_or_timers) {
   };
   BOOST_TEST_MESSAGE("median delay of a post " << us(post_delays[4]) << " us, of a timer "
                                                << us(timer_delays[4]) << " us");
-  BOOST_TEST(us(post_delays[4]) < 3000);
-  BOOST_TEST(us(timer_delays[4]) < 3000);
+  BOOST_TEST(us(post_delays[4]) < 8000);
+  BOOST_TEST(us(timer_delays[4]) < 8000);
 }
 
 // Long handlers shorten the global-queue interval, but never to 1: at 1 the injection queue goes
