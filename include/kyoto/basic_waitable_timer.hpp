@@ -219,6 +219,11 @@ class basic_waitable_timer {
   template <typename Handler>
   void start_wait(Handler&& handler);
 
+  // Allocates an Op for `handler` (constructed with `handler, args...`) and hands it to the
+  // service.
+  template <typename Op, typename Handler, typename... Args>
+  void arm(Handler& handler, const Args&... args);
+
   // The executor the timer was created with.
   Executor executor_;
   // The timer service of the executor's kyoto::context.

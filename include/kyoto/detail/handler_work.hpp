@@ -44,25 +44,16 @@ inline constexpr bool is_context_executor<context::basic_executor_type<Allocator
 
 template <typename Handler, typename IoExecutor>
 class handler_work {
+  using associated_executor_type = boost::asio::associated_executor_t<Handler, IoExecutor>;
+
  public:
   handler_work(Handler& handler, const IoExecutor& io_ex) noexcept {
     if (!is_native(handler, io_ex))
       work_.emplace(handler, io_ex);
   }
 
-  /// Invokes `function` (which wraps `handler`) as the handler's associated executor requires.
-  /// Called on a worker of the I/O executor's context.
-  template <typename Function>
-  void complete(Function& function, Handler& handler) {
-    if (work_)
-      work_->complete(function, handler);
-    else
-      boost_asio_handler_invoke_helpers::invoke(function, handler);
-  }
-
- private:
-  using associated_executor_type = boost::asio::associated_executor_t<Handler, IoExecutor>;
-
+  /// Whether `handler` on an I/O object with executor `io_ex` runs natively (see above): an
+  /// operation may then hold no handler_work at all and invoke the handler directly.
   static bool is_native(Handler& handler, const IoExecutor& io_ex) noexcept {
     if constexpr (!std::is_same_v<associated_executor_type, IoExecutor>) {
       return false;
@@ -78,6 +69,17 @@ class handler_work {
     }
   }
 
+  /// Invokes `function` (which wraps `handler`) as the handler's associated executor requires.
+  /// Called on a worker of the I/O executor's context.
+  template <typename Function>
+  void complete(Function& function, Handler& handler) {
+    if (work_)
+      work_->complete(function, handler);
+    else
+      boost_asio_handler_invoke_helpers::invoke(function, handler);
+  }
+
+ private:
   // Whether executing on `ex` from one of its workers runs the function inline: not with
   // blocking.never, which kyoto's executor keeps as a run-time property (asio::require(ex,
   // blocking.never) has the same type), and which queues the handler instead.

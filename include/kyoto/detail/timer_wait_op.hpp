@@ -137,6 +137,37 @@ class timer_wait_handler_op final : public timer_wait_op {
   handler_work<Handler, IoExecutor> work_;
 };
 
+/// A wait whose handler runs natively (handler_work::is_native): no handler_work to keep, so
+/// the operation is the handler and the list links only (64 bytes for a handler of one pointer
+/// against 136 with an any_io_executor's handler_work), one cache line per pending wait.
+template <typename Handler>
+class timer_wait_native_op final : public timer_wait_op {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(timer_wait_native_op);
+
+  explicit timer_wait_native_op(Handler& handler)
+      : timer_wait_op(&do_complete), handler_(std::move(handler)) {}
+
+  Handler& handler() noexcept { return handler_; }
+
+ private:
+  static void do_complete(operation* base, bool invoke) {
+    auto* self = static_cast<timer_wait_native_op*>(base);
+    ptr p = {std::addressof(self->handler_), self, self};
+    boost::asio::detail::binder1<Handler, boost::system::error_code> bound(self->handler_,
+                                                                           self->ec_);
+    p.h = std::addressof(bound.handler_);
+    p.reset();
+    if (invoke) {
+      boost::asio::detail::fenced_block b(boost::asio::detail::fenced_block::half);
+      boost_asio_handler_invoke_helpers::invoke(bound, bound.handler_);
+    }
+  }
+
+  // The user's completion handler.
+  Handler handler_;
+};
+
 } // namespace kyoto::detail
 
 #endif // KYOTO_DETAIL_TIMER_WAIT_OP_HPP

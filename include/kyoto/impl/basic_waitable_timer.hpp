@@ -140,10 +140,20 @@ template <typename Clock, typename WaitTraits, typename Executor>
 template <typename Handler>
 void basic_waitable_timer<Clock, WaitTraits, Executor>::start_wait(Handler&& h) {
   using handler_type = std::decay_t<Handler>;
-  using op = detail::timer_wait_handler_op<handler_type, Executor>;
   handler_type handler(std::forward<Handler>(h));
-  typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
-  p.p = new (p.v) op(handler, executor_);
+  // A handler that runs natively needs no handler_work: a smaller operation (one cache line
+  // for a small handler), which matters with many pending timers.
+  if (detail::handler_work<handler_type, Executor>::is_native(handler, executor_))
+    arm<detail::timer_wait_native_op<handler_type>>(handler);
+  else
+    arm<detail::timer_wait_handler_op<handler_type, Executor>>(handler, executor_);
+}
+
+template <typename Clock, typename WaitTraits, typename Executor>
+template <typename Op, typename Handler, typename... Args>
+void basic_waitable_timer<Clock, WaitTraits, Executor>::arm(Handler& handler, const Args&... args) {
+  typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
+  p.p = new (p.v) Op(handler, args...);
   auto slot = boost::asio::get_associated_cancellation_slot(p.p->handler());
   if (slot.is_connected())
     p.p->cancel_ = &slot.template emplace<detail::timer_cancel_handler>(*service_);
