@@ -133,6 +133,12 @@ class timer_wait_handler_op final : public timer_wait_op {
   Handler& handler() noexcept { return handler_; }
 
  private:
+// g++ 12 at -O3 can report the moved-from optional inside `work` below as maybe-uninitialized
+// when enough is inlined around it (a false positive: std::optional's engaged flag guards it).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
   static void do_complete(operation* base, bool invoke) {
     // As Asio's wait_handler: take the work and the handler out, free the storage, then hand
     // the handler to its associated executor (dispatch semantics: inline when allowed).
@@ -140,6 +146,9 @@ class timer_wait_handler_op final : public timer_wait_op {
     handler_work<Handler, IoExecutor> work(std::move(self->work_));
     finish_wait(self, invoke, [&](auto& bound) { work.complete(bound, bound.handler_); });
   }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
   // The user's completion handler.
   Handler handler_;

@@ -1,0 +1,119 @@
+// The shared pool and the slow paths of kyoto/detail/operation_cache.hpp.
+
+#include <kyoto/detail/operation_cache.hpp>
+
+#include <atomic>
+#include <mutex>
+
+namespace kyoto::detail {
+
+// One stack of full batches per size class, each behind its own lock (taken once per
+// batch_blocks operations), and the bytes held by all of them.
+struct operation_cache::shared_pool {
+  struct class_pool {
+    std::mutex mutex;
+    // Batches linked through their first block's next_batch; guarded by mutex.
+    block* batches = nullptr;
+    // How many batches there are: written under mutex, read without it (relaxed) by refill()
+    // to skip the lock when the pool is empty. A stale read only means one operator new more,
+    // or one lock taken for nothing.
+    std::atomic<std::size_t> batch_count{0};
+  };
+
+  std::array<class_pool, class_count> classes;
+  // Reserved with fetch_add before a batch goes in, given back when it comes out; relaxed: it
+  // only bounds memory and orders nothing (the blocks themselves pass under the class mutex).
+  std::atomic<std::size_t> bytes{0};
+};
+
+// Flushes the thread's lists when the thread ends.
+struct operation_cache::thread_exit {
+  ~thread_exit() { flush_this_thread(true); }
+};
+
+operation_cache::shared_pool& operation_cache::shared() noexcept {
+  // Never destroyed: threads may still free blocks after static destruction has begun.
+  static shared_pool* pool = new shared_pool;
+  return *pool;
+}
+
+std::size_t operation_cache::shared_bytes() noexcept {
+  return shared().bytes.load(std::memory_order_relaxed);
+}
+
+bool operation_cache::refill(thread_lists& lists, std::size_t c) noexcept {
+  shared_pool& pool = shared();
+  shared_pool::class_pool& cp = pool.classes[c];
+  if (cp.batch_count.load(std::memory_order_relaxed) == 0 || !lists.open)
+    return false;
+  // A thread that only allocates (a producer outside the workers) must still give back what it
+  // took when it ends.
+  if (!lists.exit_registered)
+    register_thread_exit(lists);
+  block* batch = nullptr;
+  {
+    std::lock_guard lock(cp.mutex);
+    batch = cp.batches;
+    if (batch == nullptr)
+      return false;
+    cp.batches = batch->next_batch;
+    cp.batch_count.store(cp.batch_count.load(std::memory_order_relaxed) - 1,
+                         std::memory_order_relaxed);
+  }
+  pool.bytes.fetch_sub(batch_blocks * class_size(c), std::memory_order_relaxed);
+  free_list& list = lists.lists[c];
+  list.head = batch;
+  list.count = batch_blocks;
+  return true;
+}
+
+void operation_cache::spill(free_list& list, std::size_t c) noexcept {
+  // Detach the batch_blocks blocks at the tail: the ones freed first, least likely still in this
+  // thread's cache; the newest stay for the thread's next allocations.
+  block** link = &list.head;
+  for (std::size_t i = batch_blocks; i < list.count; ++i)
+    link = &(*link)->next;
+  block* batch = *link;
+  *link = nullptr;
+  list.count -= batch_blocks;
+
+  shared_pool& pool = shared();
+  const std::size_t bytes = batch_blocks * class_size(c);
+  if (pool.bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes > shared_capacity_bytes) {
+    pool.bytes.fetch_sub(bytes, std::memory_order_relaxed);
+    while (batch != nullptr) {
+      block* next = batch->next;
+      ::operator delete(batch);
+      batch = next;
+    }
+    return;
+  }
+  shared_pool::class_pool& cp = pool.classes[c];
+  std::lock_guard lock(cp.mutex);
+  batch->next_batch = cp.batches;
+  cp.batches = batch;
+  cp.batch_count.store(cp.batch_count.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
+}
+
+void operation_cache::flush_this_thread(bool close) noexcept {
+  thread_lists& lists = local();
+  for (std::size_t c = 0; c < class_count; ++c) {
+    free_list& list = lists.lists[c];
+    while (list.count >= batch_blocks)
+      spill(list, c);
+    while (list.head != nullptr)
+      ::operator delete(list.pop());
+  }
+  if (close)
+    lists.open = false;
+}
+
+void operation_cache::register_thread_exit(thread_lists& lists) noexcept {
+  // Constructed the first time control passes here, which registers its destructor.
+  static thread_local thread_exit on_exit;
+  static_cast<void>(on_exit);
+  lists.exit_registered = true;
+}
+
+} // namespace kyoto::detail
