@@ -103,7 +103,7 @@ void operation_cache::flush_this_thread(bool close) noexcept {
     while (list.count >= batch_blocks)
       spill(list, c);
     while (list.head != nullptr)
-      ::operator delete(list.pop());
+      ::operator delete(list.pop(class_size(c)));
   }
   if (close)
     lists.open = false;

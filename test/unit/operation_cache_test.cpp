@@ -55,6 +55,22 @@ BOOST_AUTO_TEST_CASE(a_freed_block_is_the_next_one_handed_out_in_its_size_class)
   start_clean();
 }
 
+#if defined(KYOTO_OPERATION_CACHE_ASAN)
+BOOST_AUTO_TEST_CASE(a_cached_block_is_poisoned_for_address_sanitizer) {
+  start_clean();
+  auto* p = static_cast<char*>(operation_cache::allocate(64));
+  BOOST_TEST(!__asan_address_is_poisoned(p + 32));
+  operation_cache::deallocate(p, 64);
+  // A handler's storage (past the 16 bytes of links) used after its free is reported.
+  BOOST_TEST(__asan_address_is_poisoned(p + 16));
+  BOOST_TEST(__asan_address_is_poisoned(p + 63));
+  BOOST_TEST(static_cast<char*>(operation_cache::allocate(64)) == p);
+  BOOST_TEST(!__asan_address_is_poisoned(p + 63));
+  operation_cache::deallocate(p, 64);
+  start_clean();
+}
+#endif
+
 BOOST_AUTO_TEST_CASE(a_thread_keeps_a_bounded_list_and_gives_batches_to_the_shared_pool) {
   start_clean();
   std::vector<void*> blocks;

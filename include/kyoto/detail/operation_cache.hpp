@@ -39,6 +39,17 @@
 #include <cstddef>
 #include <new>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define KYOTO_OPERATION_CACHE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KYOTO_OPERATION_CACHE_ASAN 1
+#endif
+#endif
+#if defined(KYOTO_OPERATION_CACHE_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #ifndef KYOTO_OPERATION_CACHE_BYTES
 #define KYOTO_OPERATION_CACHE_BYTES (4 * 1024 * 1024)
 #endif
@@ -68,7 +79,7 @@ class operation_cache {
     thread_lists& lists = local();
     free_list& list = lists.lists[c];
     if (list.head != nullptr || refill(lists, c))
-      return list.pop();
+      return list.pop(class_size(c));
     return ::operator new(class_size(c));
   }
 
@@ -83,7 +94,7 @@ class operation_cache {
     if (!lists.exit_registered)
       register_thread_exit(lists);
     free_list& list = lists.lists[c];
-    list.push(p);
+    list.push(p, class_size(c));
     if (list.count > thread_blocks)
       spill(list, c);
   }
@@ -113,17 +124,32 @@ class operation_cache {
     block* head = nullptr;
     std::size_t count = 0;
 
-    void push(void* p) noexcept {
+    void push(void* p, std::size_t bytes) noexcept {
       head = ::new (p) block{head, nullptr};
       ++count;
+      poison(p, bytes);
     }
-    void* pop() noexcept {
+    void* pop(std::size_t bytes) noexcept {
       block* b = head;
       head = b->next;
       --count;
+      unpoison(b, bytes);
       return b;
     }
   };
+
+  // Under AddressSanitizer, a cached block's bytes past its links are poisoned, so a handler's
+  // storage used after it was freed is still reported (as it would be with operator delete).
+  static void poison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t bytes) noexcept {
+#if defined(KYOTO_OPERATION_CACHE_ASAN)
+    ASAN_POISON_MEMORY_REGION(static_cast<char*>(p) + sizeof(block), bytes - sizeof(block));
+#endif
+  }
+  static void unpoison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t bytes) noexcept {
+#if defined(KYOTO_OPERATION_CACHE_ASAN)
+    ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(p) + sizeof(block), bytes - sizeof(block));
+#endif
+  }
 
   // Trivially destructible, so it stays usable during the whole of a thread's exit; a separate
   // thread_local, registered on the first free, flushes it.
@@ -137,7 +163,9 @@ class operation_cache {
   static constexpr std::size_t class_of(std::size_t size) noexcept {
     return (size - 1) / granularity;
   }
-  static constexpr std::size_t class_size(std::size_t c) noexcept { return (c + 1) * granularity; }
+  static constexpr std::size_t class_size(std::size_t c) noexcept {
+    return (c + 1) * granularity;
+  }
 
   static thread_lists& local() noexcept {
     static thread_local constinit thread_lists lists;
