@@ -96,6 +96,19 @@ void operation_cache::spill(free_list& list, std::size_t c) noexcept {
                        std::memory_order_relaxed);
 }
 
+void operation_cache::deallocate_slow(thread_lists& lists, void* p, std::size_t c) noexcept {
+  if (!lists.open) {
+    ::operator delete(p);
+    return;
+  }
+  if (!lists.exit_registered)
+    register_thread_exit(lists);
+  free_list& list = lists.lists[c];
+  list.push(p, class_size(c));
+  if (list.count > thread_blocks)
+    spill(list, c);
+}
+
 void operation_cache::flush_this_thread(bool close) noexcept {
   thread_lists& lists = local();
   for (std::size_t c = 0; c < class_count; ++c) {
@@ -105,8 +118,10 @@ void operation_cache::flush_this_thread(bool close) noexcept {
     while (list.head != nullptr)
       ::operator delete(list.pop(class_size(c)));
   }
-  if (close)
+  if (close) {
     lists.open = false;
+    lists.accepting = false;
+  }
 }
 
 void operation_cache::register_thread_exit(thread_lists& lists) noexcept {
@@ -114,6 +129,7 @@ void operation_cache::register_thread_exit(thread_lists& lists) noexcept {
   static thread_local thread_exit on_exit;
   static_cast<void>(on_exit);
   lists.exit_registered = true;
+  lists.accepting = lists.open;
 }
 
 } // namespace kyoto::detail

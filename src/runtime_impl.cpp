@@ -130,13 +130,6 @@ void runtime_impl::overflow_to_injection(worker& w, std::span<operation* const> 
   w.stats.tasks_overflowed += batch.size();
 }
 
-void runtime_impl::acquire_token(worker& w) noexcept {
-  if (!w.has_work_token) {
-    outstanding_.fetch_add(1, std::memory_order_relaxed);
-    w.has_work_token = true;
-  }
-}
-
 void runtime_impl::release_token(worker& w) noexcept {
   if (w.has_work_token) {
     w.has_work_token = false;

@@ -122,7 +122,12 @@ class runtime_impl {
   void schedule_remote(operation* op) noexcept;
   void push_local(worker& w, operation* op) noexcept;
   void overflow_to_injection(worker& w, std::span<operation* const> batch) noexcept;
-  void acquire_token(worker& w) noexcept;
+  void acquire_token(worker& w) noexcept {
+    if (!w.has_work_token) {
+      outstanding_.fetch_add(1, std::memory_order_relaxed);
+      w.has_work_token = true;
+    }
+  }
   void release_token(worker& w) noexcept;
   bool notify_parked(std::size_t except = idle_set::no_worker) noexcept;
   void notify_if_work_pending() noexcept;

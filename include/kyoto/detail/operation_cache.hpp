@@ -87,16 +87,11 @@ class operation_cache {
   static void deallocate(void* p, std::size_t size) noexcept {
     const std::size_t c = class_of(size);
     thread_lists& lists = local();
-    if (!lists.open) {
-      ::operator delete(p);
-      return;
-    }
-    if (!lists.exit_registered)
-      register_thread_exit(lists);
     free_list& list = lists.lists[c];
-    list.push(p, class_size(c));
-    if (list.count > thread_blocks)
-      spill(list, c);
+    if (lists.accepting && list.count < thread_blocks) [[likely]]
+      list.push(p, class_size(c));
+    else
+      deallocate_slow(lists, p, c);
   }
 
   /// Blocks of `size`'s class kept by the calling thread (for tests).
@@ -158,6 +153,8 @@ class operation_cache {
     // False once the thread has flushed for good: frees go to operator delete.
     bool open = true;
     bool exit_registered = false;
+    // open && exit_registered: the one flag deallocate()'s fast path tests.
+    bool accepting = false;
   };
 
   static constexpr std::size_t class_of(std::size_t size) noexcept {
@@ -182,6 +179,9 @@ class operation_cache {
   // thread has flushed for good).
   static bool refill(thread_lists& lists, std::size_t c) noexcept;
   static void spill(free_list& list, std::size_t c) noexcept;
+  // A free that registers the thread's exit flush, goes to operator delete after it, or makes
+  // the list spill a batch.
+  static void deallocate_slow(thread_lists& lists, void* p, std::size_t c) noexcept;
   static void register_thread_exit(thread_lists& lists) noexcept;
 };
 
