@@ -3,7 +3,17 @@
 #include <kyoto/detail/operation_cache.hpp>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define KYOTO_OPERATION_CACHE_PTHREAD_EXIT 1
+#endif
+#if defined(KYOTO_OPERATION_CACHE_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 namespace kyoto::detail {
 
@@ -26,10 +36,42 @@ struct operation_cache::shared_pool {
   std::atomic<std::size_t> bytes{0};
 };
 
-// Flushes the thread's lists when the thread ends.
+namespace {
+
+#ifndef KYOTO_OPERATION_CACHE_BYTES
+#define KYOTO_OPERATION_CACHE_BYTES (4 * 1024 * 1024)
+#endif
+constexpr std::size_t shared_capacity = KYOTO_OPERATION_CACHE_BYTES;
+
+} // namespace
+
+#if defined(KYOTO_OPERATION_CACHE_PTHREAD_EXIT)
+// The exit flush is a pthread key's destructor rather than a thread_local's: glibc runs C++
+// thread_local destructors first and never comes back to them, so a thread whose first free
+// happened in a pthread key destructor (boost::thread_specific_ptr, a C library's) would lose
+// its blocks; key destructors that set a key are run again (up to 4 rounds).
 struct operation_cache::thread_exit {
-  ~thread_exit() { flush_this_thread(true); }
+  pthread_key_t key;
+  thread_exit() noexcept {
+    if (pthread_key_create(&key, [](void*) { flush_this_thread(true); }) != 0)
+      std::abort(); // only when the process is out of keys (PTHREAD_KEYS_MAX, 1024)
+  }
+  void register_this_thread(thread_lists& lists) noexcept {
+    // Any non-null value makes the destructor run.
+    pthread_setspecific(key, &lists);
+  }
 };
+#else
+struct operation_cache::thread_exit {
+  struct flush_at_exit {
+    ~flush_at_exit() { flush_this_thread(true); }
+  };
+  void register_this_thread(thread_lists&) noexcept {
+    static thread_local flush_at_exit on_exit;
+    static_cast<void>(on_exit); // constructed here, which registers its destructor
+  }
+};
+#endif
 
 operation_cache::shared_pool& operation_cache::shared() noexcept {
   // Never destroyed: threads may still free blocks after static destruction has begun.
@@ -79,10 +121,11 @@ void operation_cache::spill(free_list& list, std::size_t c) noexcept {
 
   shared_pool& pool = shared();
   const std::size_t bytes = batch_blocks * class_size(c);
-  if (pool.bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes > shared_capacity_bytes) {
+  if (pool.bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes > shared_capacity) {
     pool.bytes.fetch_sub(bytes, std::memory_order_relaxed);
     while (batch != nullptr) {
       block* next = batch->next;
+      unpoison(batch, class_size(c));
       ::operator delete(batch);
       batch = next;
     }
@@ -115,7 +158,8 @@ void operation_cache::flush_this_thread(bool close) noexcept {
     free_list& list = lists.lists[c];
     while (list.count >= batch_blocks)
       spill(list, c);
-    while (list.head != nullptr)
+    // Bounded by the count, not the links: a corrupted list must not hang a thread's exit.
+    while (list.count != 0 && list.head != nullptr)
       ::operator delete(list.pop(class_size(c)));
   }
   if (close) {
@@ -125,11 +169,23 @@ void operation_cache::flush_this_thread(bool close) noexcept {
 }
 
 void operation_cache::register_thread_exit(thread_lists& lists) noexcept {
-  // Constructed the first time control passes here, which registers its destructor.
-  static thread_local thread_exit on_exit;
-  static_cast<void>(on_exit);
+  // Never destroyed, as the pool.
+  static thread_exit* exit = new thread_exit;
+  exit->register_this_thread(lists);
   lists.exit_registered = true;
   lists.accepting = lists.open;
+}
+
+std::size_t operation_cache::shared_capacity_bytes() noexcept {
+  return shared_capacity;
+}
+
+void operation_cache::report_double_free([[maybe_unused]] void* p) noexcept {
+#if defined(KYOTO_OPERATION_CACHE_ASAN)
+  std::fprintf(stderr, "kyoto: operation_cache: block %p freed twice\n", p);
+  __sanitizer_print_stack_trace();
+#endif
+  std::abort();
 }
 
 } // namespace kyoto::detail

@@ -19,7 +19,8 @@
 // shared pool in one locked step; an empty list takes a batch back the same way before falling
 // back to operator new. So blocks freed by consumers flow back to producers in batches, and a
 // lock is taken once per `batch_blocks` operations at most. The shared pool holds at most
-// `shared_capacity_bytes` (KYOTO_OPERATION_CACHE_BYTES, default 4 MiB); beyond that, batches go
+// shared_capacity_bytes() (4 MiB unless kyoto is built with the CMake option
+// KYOTO_OPERATION_CACHE_BYTES; 0: no pool); beyond that, batches go
 // back to operator delete. A thread's own lists hold at most thread_blocks blocks per class
 // (128 x 32 bytes = 4 KiB for a typical handler) and go to the shared pool when it ends.
 //
@@ -50,10 +51,6 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-#ifndef KYOTO_OPERATION_CACHE_BYTES
-#define KYOTO_OPERATION_CACHE_BYTES (4 * 1024 * 1024)
-#endif
-
 namespace kyoto::detail {
 
 class operation_cache {
@@ -65,8 +62,8 @@ class operation_cache {
   static constexpr std::size_t batch_blocks = 64;
   /// The most blocks a thread keeps per class; one more sends a batch to the shared pool.
   static constexpr std::size_t thread_blocks = 2 * batch_blocks;
-  /// The most bytes the shared pool keeps (0: no shared pool).
-  static constexpr std::size_t shared_capacity_bytes = KYOTO_OPERATION_CACHE_BYTES;
+  /// The most bytes the shared pool keeps (0: no shared pool); fixed when kyoto is built.
+  static std::size_t shared_capacity_bytes() noexcept;
 
   /// True if blocks of `size` bytes and `alignment` come from this cache.
   static constexpr bool fits(std::size_t size, std::size_t alignment) noexcept {
@@ -120,6 +117,12 @@ class operation_cache {
     std::size_t count = 0;
 
     void push(void* p, std::size_t bytes) noexcept {
+#if defined(KYOTO_OPERATION_CACHE_ASAN)
+      // Already poisoned: the block is in a list already (a double free).
+      if (bytes > sizeof(block) &&
+          __asan_address_is_poisoned(static_cast<char*>(p) + sizeof(block)))
+        report_double_free(p);
+#endif
       head = ::new (p) block{head, nullptr};
       ++count;
       poison(p, bytes);
@@ -133,8 +136,13 @@ class operation_cache {
     }
   };
 
-  // Under AddressSanitizer, a cached block's bytes past its links are poisoned, so a handler's
-  // storage used after it was freed is still reported (as it would be with operator delete).
+  // Under AddressSanitizer, a cached block's bytes past its 16 bytes of links are poisoned, so a
+  // handler's storage used after it was freed is still reported, and so is a double free (in
+  // push). Not the first 16 bytes (the links; for a function_op, operation's next_ and func_):
+  // fully poisoned blocks would hide the pool's pointers from LeakSanitizer. And a block is
+  // reused at once, without ASan's quarantine.
+  [[noreturn]] static void report_double_free(void* p) noexcept;
+
   static void poison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t bytes) noexcept {
 #if defined(KYOTO_OPERATION_CACHE_ASAN)
     ASAN_POISON_MEMORY_REGION(static_cast<char*>(p) + sizeof(block), bytes - sizeof(block));
