@@ -154,8 +154,9 @@ class operation_cache {
 #endif
   }
 
-  // Trivially destructible, so it stays usable during the whole of a thread's exit; a separate
-  // thread_local, registered on the first free, flushes it.
+  // Trivially destructible, so it stays usable during the whole of a thread's exit; the exit
+  // flush (a pthread key destructor, src/operation_cache.cpp), registered on the thread's first
+  // free or refill, empties it.
   struct thread_lists {
     std::array<free_list, class_count> lists{};
     // False once the thread has flushed for good: frees go to operator delete.
