@@ -9,6 +9,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "conformance/conformance_support.hpp"
+#include "support/counting_allocator.hpp"
+#include "support/counting_new.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/bind_allocator.hpp>
@@ -27,115 +29,14 @@
 #include <thread>
 #include <type_traits>
 
-// --- A counting global operator new, for the handler recycling test ---
-
-namespace {
-
-// True while the recycling test measures; the counter below counts only then.
-std::atomic<bool> counting_news{false};
-// Calls to the global operator new while counting_news was true.
-std::atomic<long> counted_news{0};
-
-void* counted_malloc(std::size_t n) {
-  if (counting_news.load(std::memory_order_relaxed))
-    counted_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1))
-    return p;
-  throw std::bad_alloc();
-}
-
-void* counted_aligned_malloc(std::size_t n, std::align_val_t al) {
-  if (counting_news.load(std::memory_order_relaxed))
-    counted_news.fetch_add(1, std::memory_order_relaxed);
-  const auto align = static_cast<std::size_t>(al);
-  if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align))
-    return p;
-  throw std::bad_alloc();
-}
-
-} // namespace
-
-void* operator new(std::size_t n) {
-  return counted_malloc(n);
-}
-void* operator new[](std::size_t n) {
-  return counted_malloc(n);
-}
-void* operator new(std::size_t n, std::align_val_t al) {
-  return counted_aligned_malloc(n, al);
-}
-void* operator new[](std::size_t n, std::align_val_t al) {
-  return counted_aligned_malloc(n, al);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-
 namespace {
 
 using namespace kyoto_conformance;
+using kyoto_test::allocation_counts;
+using kyoto_test::counted_news;
+using kyoto_test::counting_allocator;
+using kyoto_test::counting_news;
 namespace execution = boost::asio::execution;
-
-// What a counting_allocator did.
-struct allocation_counts {
-  std::atomic<long> allocations{0};
-  std::atomic<long> deallocations{0};
-};
-
-// A standard allocator that counts its calls.
-template <typename T>
-class counting_allocator {
- public:
-  using value_type = T;
-
-  explicit counting_allocator(allocation_counts& counts) noexcept : counts_(&counts) {}
-  template <typename U>
-  counting_allocator(const counting_allocator<U>& other) noexcept : counts_(other.counts_) {}
-
-  T* allocate(std::size_t n) {
-    counts_->allocations.fetch_add(1);
-    return std::allocator<T>().allocate(n);
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    counts_->deallocations.fetch_add(1);
-    std::allocator<T>().deallocate(p, n);
-  }
-
-  friend bool operator==(const counting_allocator& a, const counting_allocator& b) noexcept {
-    return a.counts_ == b.counts_;
-  }
-  friend bool operator!=(const counting_allocator& a, const counting_allocator& b) noexcept {
-    return !(a == b);
-  }
-
- private:
-  template <typename>
-  friend class counting_allocator;
-
-  // The counters, owned by the test.
-  allocation_counts* counts_;
-};
 
 // The static part of the executor concepts, checked for both executor types.
 template <typename Executor>

@@ -19,6 +19,7 @@
 #ifndef KYOTO_DETAIL_TIMER_WAIT_OP_HPP
 #define KYOTO_DETAIL_TIMER_WAIT_OP_HPP
 
+#include <kyoto/detail/handler_op_ptr.hpp>
 #include <kyoto/detail/handler_work.hpp>
 #include <kyoto/detail/operation.hpp>
 #include <kyoto/detail/timer_wheel_entry.hpp>
@@ -27,7 +28,6 @@
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/detail/bind_handler.hpp>
 #include <boost/asio/detail/fenced_block.hpp>
-#include <boost/asio/detail/handler_alloc_helpers.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -120,11 +120,12 @@ void finish_wait(Op* op, bool invoke, Run&& run) {
 }
 
 /// A wait for a handler of type Handler on a timer whose I/O executor is IoExecutor. Storage
-/// comes from the handler's associated allocator (Asio's recycling allocator by default).
+/// comes from the handler's associated allocator or allocation hooks, or from operation_cache
+/// when it has neither (handler_op_ptr.hpp).
 template <typename Handler, typename IoExecutor>
 class timer_wait_handler_op final : public timer_wait_op {
  public:
-  BOOST_ASIO_DEFINE_HANDLER_PTR(timer_wait_handler_op);
+  using ptr = handler_op_ptr<timer_wait_handler_op, Handler>;
 
   timer_wait_handler_op(Handler& handler, const IoExecutor& io_ex)
       : timer_wait_op(&do_complete), handler_(std::move(handler)), work_(handler_, io_ex) {}
@@ -163,7 +164,7 @@ class timer_wait_handler_op final : public timer_wait_op {
 template <typename Handler>
 class timer_wait_native_op final : public timer_wait_op {
  public:
-  BOOST_ASIO_DEFINE_HANDLER_PTR(timer_wait_native_op);
+  using ptr = handler_op_ptr<timer_wait_native_op, Handler>;
 
   explicit timer_wait_native_op(Handler& handler)
       : timer_wait_op(&do_complete), handler_(std::move(handler)) {}
