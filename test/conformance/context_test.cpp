@@ -717,4 +717,32 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(handlers_run_on_every_thread, Context, context_typ
   }
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_handler_may_block_until_its_posts_ran_on_another_thread, Context,
+                              context_types) {
+  // io_context makes a post visible to its other threads at once, so a handler that posts work
+  // and then blocks until it ran (waiting for a use_future result, say) completes as long as
+  // another thread is free. Here the other threads are asleep (idle) when the handler posts.
+  for (int threads : {2, 3}) {
+    for (int posts : {1, 2, 3, 300}) {
+      BOOST_TEST_CONTEXT("threads " << threads << ", posts " << posts) {
+        Context ctx{threads};
+        auto guard = asio::make_work_guard(ctx);
+        runner<Context> r(ctx, threads);
+        std::this_thread::sleep_for(20ms); // every thread idle
+        std::atomic<int> ran{0};
+        std::atomic<bool> unblocked{false};
+        asio::post(ctx, [&] {
+          for (int i = 0; i < posts; ++i)
+            asio::post(ctx, [&] { ran.fetch_add(1); });
+          unblocked = eventually([&] { return ran == posts; }, 10s);
+        });
+        BOOST_TEST(eventually([&] { return ran == posts; }, 15s));
+        guard.reset();
+        BOOST_TEST(r.wait());
+        BOOST_TEST(unblocked);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
