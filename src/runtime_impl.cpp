@@ -87,11 +87,12 @@ void runtime_impl::schedule_local(worker& w, operation* op, schedule_hint hint) 
   if (!w.parked) {
     // Only a push that made the queue non-empty looks for a sleeper (a seq_cst fence and a load
     // of the idle state, on every post otherwise). Liveness does not need more: that look woke a
-    // worker or saw a searcher, and a searcher that parks re-checks every queue first (the last
-    // searcher's rule), so some worker other than this one looks at this queue again while it
-    // is non-empty, even if this handler blocks (waiting for what it posted, say). A size
-    // read high because a thief just took some is harmless the same way: the thief runs them and
-    // comes back. A lone post still wakes a peer (Tokio does not: tokio#4941).
+    // worker, saw a searcher, or saw no worker parked (all of them will search before parking);
+    // and a searcher that parks re-checks every queue first (the last searcher's rule), so some
+    // worker other than this one looks at this queue again while it is non-empty, even if this
+    // handler blocks (waiting for what it posted, say). A size read high because a thief just
+    // took some is harmless the same way: the thief runs them and comes back. A lone post still
+    // wakes a peer (Tokio does not: tokio#4941).
     if (w.queue.size() == 1)
       notify_parked();
   } else if (!w.woke_peer_from_reactor && (w.lifo != nullptr) + w.queue.size() >= 2) {
