@@ -1,28 +1,39 @@
 // kyoto/detail/operation_cache.hpp
 //
-// Recycled storage for posted handlers (function_op): per-thread free lists in front of a shared
-// pool, as thread-caching allocators do (tcmalloc's thread caches and transfer batches, Go's
-// mcache/mcentral).
+// Recycled storage for posted handlers (function_op) and timer waits: per-thread magazines of free
+// blocks in front of a shared pool, as thread-caching allocators do (tcmalloc's thread caches and
+// transfer batches, Go's mcache/mcentral, Solaris' magazine layer).
 //
 // Why: Asio recycles a handler's storage through a per-thread cache of two blocks, enough when
 // each handler posts the next one, not when a handler posts thousands (a burst of spawns, a
 // fan-out). Those go to malloc, and with several workers most are freed on another thread than
-// the one that allocated them (a thief runs them): the producer's free lists stay empty while
+// the one that allocated them (a thief runs them): the producer's caches stay empty while
 // the consumer's overflow, and glibc takes the allocating arena's lock for each free, against
 // the producer's own mallocs. Measured on spawn_inside (10,000 posts from one handler, median):
 // 0.50 ms with one worker and 1.2 ms with two (doc/benchmarks.md has the figures with this
 // cache).
 //
-// How: blocks come in 16 size classes of 16 to 256 bytes. A thread frees into and allocates
-// from its own list for the class, LIFO (the block freed last is the one most likely in cache),
-// with no synchronisation. A list longer than `thread_blocks` gives `batch_blocks` of them to the
-// shared pool in one locked step; an empty list takes a batch back the same way before falling
-// back to operator new. So blocks freed by consumers flow back to producers in batches, and a
-// lock is taken once per `batch_blocks` operations at most. The shared pool holds at most
-// shared_capacity_bytes() (4 MiB unless kyoto is built with the CMake option
-// KYOTO_OPERATION_CACHE_BYTES; 0: no pool); beyond that, batches go
-// back to operator delete. A thread's own lists hold at most thread_blocks blocks per class
-// (128 x 32 bytes = 4 KiB for a typical handler) and go to the shared pool when it ends.
+// How: blocks come in 16 size classes of 16 to 256 bytes. Free blocks are kept in magazines
+// (Bonwick and Adams, "Magazines and Vmem", 2001): arrays of up to `batch_blocks` pointers. A
+// thread holds two magazines per class, `loaded` and `previous`, and allocates from and frees
+// into `loaded`, LIFO (the block freed last is the one most likely in cache), with no
+// synchronisation. When `loaded` is empty (on allocate) or full (on free), it is swapped with
+// `previous` if that helps, else a full magazine is exchanged for an empty one with the shared
+// pool, in one locked step per `batch_blocks` operations at most, before falling back to
+// operator new. So blocks freed by consumers flow back to producers a magazine at a time.
+//
+// Why arrays and not lists linked through the blocks: a block freed by another thread is in that
+// thread's cache, so a list walked by its producer costs one cross-core miss per block, each
+// waiting for the one before (spawn_inside with two workers spent a third of its time on that
+// load); a magazine hands out pointers read from one array, and the producer only writes the
+// blocks it takes, which the processor overlaps.
+//
+// The shared pool holds at most shared_capacity_bytes() in full magazines (4 MiB unless kyoto is
+// built with the CMake option KYOTO_OPERATION_CACHE_BYTES; 0: no pool); beyond that, a full
+// magazine's blocks go back to operator delete. A thread keeps at most thread_blocks blocks per
+// class (128 x 32 bytes = 4 KiB for a typical handler) and gives its full magazines to the
+// shared pool when it ends. Empty magazines wait in the pool for the thread that needs one; there
+// are never more magazines than full ones the pool can hold plus two per thread and class.
 //
 // The shared pool is never destroyed (threads may end after static destruction), so its blocks
 // stay reachable: LeakSanitizer does not report them.
@@ -58,9 +69,9 @@ class operation_cache {
   static constexpr std::size_t granularity = 16;
   static constexpr std::size_t largest = 256;
   static constexpr std::size_t class_count = largest / granularity;
-  /// Blocks moved between a thread's list and the shared pool at once.
+  /// Blocks in a magazine: what moves between a thread and the shared pool at once.
   static constexpr std::size_t batch_blocks = 64;
-  /// The most blocks a thread keeps per class; one more sends a batch to the shared pool.
+  /// The most blocks a thread keeps per class (its two magazines).
   static constexpr std::size_t thread_blocks = 2 * batch_blocks;
   /// The most bytes the shared pool keeps (0: no shared pool); fixed when kyoto is built.
   static std::size_t shared_capacity_bytes() noexcept;
@@ -73,28 +84,24 @@ class operation_cache {
   /// A block of at least `size` bytes; fits(size, ...) must hold. Throws std::bad_alloc.
   static void* allocate(std::size_t size) {
     const std::size_t c = class_of(size);
-    thread_lists& lists = local();
-    free_list& list = lists.lists[c];
-    if (list.head != nullptr || refill(lists, c))
-      return list.pop(class_size(c));
-    return ::operator new(class_size(c));
+    magazine* m = local().classes[c].loaded;
+    if (m != nullptr && m->count != 0) [[likely]]
+      return m->pop(class_size(c));
+    return allocate_slow(c);
   }
 
   /// Gives back a block from allocate(size), possibly allocated on another thread.
   static void deallocate(void* p, std::size_t size) noexcept {
     const std::size_t c = class_of(size);
-    thread_lists& lists = local();
-    free_list& list = lists.lists[c];
-    if (lists.accepting && list.count < thread_blocks) [[likely]]
-      list.push(p, class_size(c));
+    magazine* m = local().classes[c].loaded;
+    if (m != nullptr && m->count != batch_blocks) [[likely]]
+      m->push(p, class_size(c));
     else
-      deallocate_slow(lists, p, c);
+      deallocate_slow(p, c);
   }
 
   /// Blocks of `size`'s class kept by the calling thread (for tests).
-  static std::size_t thread_count(std::size_t size) noexcept {
-    return local().lists[class_of(size)].count;
-  }
+  static std::size_t thread_count(std::size_t size) noexcept;
 
   /// Bytes kept by the shared pool (for tests; a snapshot).
   static std::size_t shared_bytes() noexcept;
@@ -105,65 +112,59 @@ class operation_cache {
   static void flush_this_thread(bool close = false) noexcept;
 
  private:
-  // A free block; the first of a batch in the shared pool also links the next batch.
-  struct block {
-    block* next;
-    block* next_batch;
-  };
-  static_assert(sizeof(block) <= granularity);
-
-  struct free_list {
-    block* head = nullptr;
+  // Up to batch_blocks free blocks of one class.
+  struct magazine {
+    magazine* next = nullptr; // in the shared pool's stacks
     std::size_t count = 0;
+    std::array<void*, batch_blocks> blocks;
 
     void push(void* p, std::size_t bytes) noexcept {
 #if defined(KYOTO_OPERATION_CACHE_ASAN)
-      // Already poisoned: the block is in a list already (a double free).
-      if (bytes > sizeof(block) &&
-          __asan_address_is_poisoned(static_cast<char*>(p) + sizeof(block)))
+      // Already poisoned: the block is cached already (a double free), or was deleted.
+      if (__asan_address_is_poisoned(p))
         report_double_free(p);
 #endif
-      head = ::new (p) block{head, nullptr};
-      ++count;
       poison(p, bytes);
+      blocks[count++] = p;
     }
     void* pop(std::size_t bytes) noexcept {
-      block* b = head;
-      head = b->next;
-      --count;
-      unpoison(b, bytes);
-      return b;
+      void* p = blocks[--count];
+      unpoison(p, bytes);
+      return p;
     }
   };
 
-  // Under AddressSanitizer, a cached block's bytes past its 16 bytes of links are poisoned, so a
-  // handler's storage used after it was freed is still reported, and so is a double free (in
-  // push). Not the first 16 bytes (the links; for a function_op, operation's next_ and func_):
-  // fully poisoned blocks would hide the pool's pointers from LeakSanitizer. And a block is
-  // reused at once, without ASan's quarantine.
+  // Under AddressSanitizer a cached block is poisoned, so a handler's storage used after it was
+  // freed is still reported, and so is a double free (in push). A block is reused at once,
+  // without ASan's quarantine.
   [[noreturn]] static void report_double_free(void* p) noexcept;
 
   static void poison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t bytes) noexcept {
 #if defined(KYOTO_OPERATION_CACHE_ASAN)
-    ASAN_POISON_MEMORY_REGION(static_cast<char*>(p) + sizeof(block), bytes - sizeof(block));
+    ASAN_POISON_MEMORY_REGION(p, bytes);
 #endif
   }
   static void unpoison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t bytes) noexcept {
 #if defined(KYOTO_OPERATION_CACHE_ASAN)
-    ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(p) + sizeof(block), bytes - sizeof(block));
+    ASAN_UNPOISON_MEMORY_REGION(p, bytes);
 #endif
   }
 
+  // A thread's magazines for one class. Outside the slow paths, `previous` is empty or full, and
+  // `loaded` is null only before the first free or after a flush.
+  struct class_magazines {
+    magazine* loaded = nullptr;
+    magazine* previous = nullptr;
+  };
+
   // Trivially destructible, so it stays usable during the whole of a thread's exit; the exit
   // flush (a pthread key destructor, src/operation_cache.cpp), registered on the thread's first
-  // free or refill, empties it.
-  struct thread_lists {
-    std::array<free_list, class_count> lists{};
+  // free or first magazine taken from the pool, empties it.
+  struct thread_cache {
+    std::array<class_magazines, class_count> classes{};
     // False once the thread has flushed for good: frees go to operator delete.
     bool open = true;
     bool exit_registered = false;
-    // open && exit_registered: the one flag deallocate()'s fast path tests.
-    bool accepting = false;
   };
 
   static constexpr std::size_t class_of(std::size_t size) noexcept {
@@ -173,9 +174,9 @@ class operation_cache {
     return (c + 1) * granularity;
   }
 
-  static thread_lists& local() noexcept {
-    static thread_local constinit thread_lists lists;
-    return lists;
+  static thread_cache& local() noexcept {
+    static thread_local constinit thread_cache cache;
+    return cache;
   }
 
   // Defined in src/operation_cache.cpp.
@@ -183,15 +184,16 @@ class operation_cache {
   struct thread_exit;
   static shared_pool& shared() noexcept;
 
-  // The slow paths, out of line.
-  // Takes a batch from the shared pool into an empty list; false if there is none (or the
-  // thread has flushed for good).
-  static bool refill(thread_lists& lists, std::size_t c) noexcept;
-  static void spill(free_list& list, std::size_t c) noexcept;
-  // A free that registers the thread's exit flush, goes to operator delete after it, or makes
-  // the list spill a batch.
-  static void deallocate_slow(thread_lists& lists, void* p, std::size_t c) noexcept;
-  static void register_thread_exit(thread_lists& lists) noexcept;
+  // The slow paths, out of line: `loaded` is empty (allocate) or full (deallocate), or null.
+  static void* allocate_slow(std::size_t c);
+  static void deallocate_slow(void* p, std::size_t c) noexcept;
+  // On a thread's first slow path: registers its exit flush and loads an empty magazine for
+  // every class.
+  static void register_thread(thread_cache& cache) noexcept;
+  // Gives a full magazine to the shared pool; when the pool is full, deletes its blocks instead
+  // and returns it, empty, for reuse (else nullptr).
+  static magazine* give_full(magazine* m, std::size_t c) noexcept;
+  static void delete_blocks(magazine& m, std::size_t c) noexcept;
 };
 
 } // namespace kyoto::detail
