@@ -149,9 +149,16 @@ void runtime_impl::release_token(worker& w) noexcept {
 }
 
 void runtime_impl::work_finished() noexcept {
-  caller_scope scope(*this); // the count reaching zero lets run() return before stop() is done
   // acq_rel: the thread that takes the count to zero sees everything the other decrementers
   // did, as io_context's work counting does.
+  if (current_worker() != nullptr) {
+    // No caller_scope: this thread's own run() keeps the context alive until we return (every
+    // async operation of an I/O object ends here, through its tracked executor).
+    if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      stop();
+    return;
+  }
+  caller_scope scope(*this); // the count reaching zero lets run() return before stop() is done
   if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1)
     stop();
 }
@@ -270,8 +277,9 @@ worker* runtime_impl::claim_slot(bool may_block, clock::time_point deadline) {
 }
 
 void runtime_impl::release_slot(worker& w) noexcept {
-  // A handler that threw may have left immediate completions on this thread's Asio frame.
-  complete_private_asio_ops(w);
+  // A handler that threw may have left immediate completions on this thread's Asio frame; their
+  // handlers are queued (this may run during unwinding: no user code here).
+  complete_private_asio_ops(w, false);
   w.asio_frame = nullptr;
   // Hand the operations this slot still holds to the injection queue, where any thread that
   // runs the context later finds them (io_context keeps queued handlers across run() calls).

@@ -141,7 +141,9 @@ class runtime_impl {
   void end_search(worker& w) noexcept;
   void maintenance(worker& w);
   void tune_intervals(worker& w, clock::rep now) noexcept;
-  void complete_private_asio_ops(worker& w);
+  // Completes the Asio operations queued on the worker's Asio frame; with run_inline, those
+  // queued so far run their handlers here (and count as operations run: the return value).
+  std::size_t complete_private_asio_ops(worker& w, bool run_inline);
   std::size_t poll_reactor(worker& w);
   void park(worker& w, clock::time_point deadline);
   void park_once(worker& w, clock::time_point deadline);

@@ -77,9 +77,10 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
         end_search(w);
       ++w.stats.tasks_polled;
       op->complete(); // a handler's exception leaves through here; slot_guard cleans up
-      if (!w.asio_frame->private_op_queue.empty() || w.asio_frame->private_outstanding_work)
-        complete_private_asio_ops(w);
       ++count;
+      if (!w.asio_frame->private_op_queue.empty() || w.asio_frame->private_outstanding_work)
+        count += complete_private_asio_ops(w, !only_one); // run_one() runs one handler
+
       if (only_one)
         break;
       continue;
@@ -189,18 +190,46 @@ void runtime_impl::end_search(worker& w) noexcept {
     notify_parked();
 }
 
-void runtime_impl::complete_private_asio_ops(worker& w) {
+std::size_t runtime_impl::complete_private_asio_ops(worker& w, bool run_inline) {
   asio_thread_info& frame = *w.asio_frame;
   if (frame.private_op_queue.empty() && frame.private_outstanding_work == 0)
-    return;
-  // The completions' handlers are submitted to their executors from here: queue them (as from
-  // inside the reactor), never run them inline.
+    return 0;
+  // Sets w.in_asio for the scope: whether the completions' handlers are queued (true) or run
+  // inline when their executor is this context's (false).
   struct in_asio_scope {
     worker& w;
-    bool previous = std::exchange(w.in_asio, true);
+    bool previous;
+    in_asio_scope(worker& w, bool in_asio) : w(w), previous(std::exchange(w.in_asio, in_asio)) {}
     ~in_asio_scope() { w.in_asio = previous; }
-  } scope{w};
-  drain_private_completions(asio_scheduler_, frame);
+  };
+  std::size_t completed = 0;
+  if (run_inline) {
+    // The operations queued so far (a cancelled timer, a send that completed at once) run their
+    // handlers here, each as an operation of its own, as io_context runs them: no copy of the
+    // handler into an executor_function and a queued operation of ours. Only this generation:
+    // an operation that its handler starts and that completes at once again (a read loop on a
+    // socket with data waiting) is queued below, behind the work already waiting, or it could
+    // keep this worker forever.
+    asio_op_queue generation;
+    generation.push(frame.private_op_queue);
+    struct put_back { // on an exception: the rest go back to the frame, ahead of newer ones
+      asio_op_queue& generation;
+      asio_op_queue& frame_ops;
+      ~put_back() {
+        generation.push(frame_ops);
+        frame_ops.push(generation);
+      }
+    } on_exit{generation, frame.private_op_queue};
+    in_asio_scope scope(w, false);
+    completed = complete_private_ops(asio_scheduler_, frame, generation);
+    w.stats.tasks_polled += completed;
+    w.stats.immediate_completions += completed;
+  }
+  if (!frame.private_op_queue.empty() || frame.private_outstanding_work != 0) {
+    in_asio_scope scope(w, true); // handlers are queued, never run here
+    complete_private_ops(asio_scheduler_, frame, frame.private_op_queue);
+  }
+  return completed;
 }
 
 void runtime_impl::tune_intervals(worker& w, clock::rep now) noexcept {

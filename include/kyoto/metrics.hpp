@@ -37,6 +37,10 @@ struct worker_metrics {
   /// Blocking waits in the reactor that woke a peer to run their completions (I/O, timers)
   /// while this worker was still performing the rest of them (two or more completions).
   std::uint64_t reactor_peer_wakes = 0;
+  /// Handlers of Asio operations that completed on this worker's own thread (a cancelled wait,
+  /// a send that completed at once), run right after the handler that caused them, without
+  /// passing through a queue (also counted in tasks_polled).
+  std::uint64_t immediate_completions = 0;
   /// Operations in the local queue when the snapshot was taken.
   std::uint64_t local_queue_depth = 0;
 };

@@ -7,3 +7,4 @@ kyoto_add_test(threads_test io/threads_test.cpp LABELS io concurrency TIMEOUT 12
 # Stackful coroutines (asio::spawn): not under ThreadSanitizer, which cannot follow Boost.Context's
 # stack switches.
 kyoto_add_test(stackful_io_test io/stackful_io_test.cpp LABELS io TIMEOUT 120)
+kyoto_add_test(private_completions_test io/private_completions_test.cpp LABELS io concurrency TIMEOUT 120)

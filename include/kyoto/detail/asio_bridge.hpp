@@ -17,8 +17,8 @@
 //   at once (a speculative send, a cancelled timer) is queued on the calling thread's scheduler
 //   frame (scheduler_thread_info) instead of the locked scheduler queue plus a reactor
 //   interrupt. Each worker keeps such a frame below its own for as long as it holds a slot and
-//   drains it after every operation it runs (drain_private_completions), doing the work
-//   accounting that Asio's own run loop does per operation. The hint keeps every Asio lock on
+//   drains it after every operation it runs (complete_private_ops), doing the work accounting
+//   that Asio's own run loop does per operation. The hint keeps every Asio lock on
 //   (only the special BOOST_ASIO_CONCURRENCY_HINT_* values turn locks off). From Asio 1.34
 //   (Boost 1.87) the hint lives in asio::config and is 0 here: the private path is then simply
 //   not taken, and completions go through the scheduler queue, which is slower but correct.
@@ -33,6 +33,7 @@
 #include <boost/asio/detail/reactor.hpp>
 // clang-format on
 #include <boost/asio/detail/call_stack.hpp>
+#include <boost/asio/detail/op_queue.hpp>
 #include <boost/asio/detail/scheduler_thread_info.hpp>
 #include <boost/asio/detail/thread_context.hpp>
 #include <boost/asio/detail/thread_info_base.hpp>
@@ -68,25 +69,36 @@ inline asio_reactor& start_asio_reactor(boost::asio::execution_context& ctx) {
 
 using asio_thread_info = boost::asio::detail::scheduler_thread_info;
 
-/// Completes the operations Asio queued on `frame` (see "Private completions" above) and
-/// settles their work count the way Asio's run loop does: an immediate completion counted
-/// itself in frame.private_outstanding_work, a deferred one in the scheduler's count; each
-/// completed operation consumes one unit. Returns how many were completed.
-inline std::size_t drain_private_completions(asio_scheduler& scheduler, asio_thread_info& frame) {
-  std::size_t completed = 0;
+using asio_op_queue = boost::asio::detail::op_queue<asio_scheduler::operation>;
+
+/// Completes the operations of `ops`, which Asio queued on `frame` (see "Private completions"
+/// above; `ops` may be frame.private_op_queue itself, and completions may queue more there), and
+/// settles their work count the way Asio's run loop does: an immediate completion counted itself
+/// in frame.private_outstanding_work, a deferred one in the scheduler's count; each completed
+/// operation consumes one unit, also when its handler throws (the exception propagates; the
+/// operations not yet completed stay in `ops`). Returns how many were completed.
+inline std::size_t complete_private_ops(asio_scheduler& scheduler, asio_thread_info& frame,
+                                        asio_op_queue& ops) {
+  struct settle_work {
+    asio_scheduler& scheduler;
+    asio_thread_info& frame;
+    std::size_t completed = 0;
+    ~settle_work() {
+      long delta = frame.private_outstanding_work - static_cast<long>(completed);
+      frame.private_outstanding_work = 0;
+      for (; delta > 0; --delta)
+        scheduler.work_started();
+      for (; delta < 0; ++delta)
+        scheduler.work_finished(); // never reaches zero: register_asio_scheduler pins one unit
+    }
+  } settle{scheduler, frame};
   boost::system::error_code ec;
-  while (asio_scheduler::operation* op = frame.private_op_queue.front()) {
-    frame.private_op_queue.pop();
-    op->complete(&scheduler, ec, 0); // may queue more on this frame: the loop takes them too
-    ++completed;
+  while (asio_scheduler::operation* op = ops.front()) {
+    ops.pop();
+    ++settle.completed; // consumed even if it throws, as in Asio's run loop
+    op->complete(&scheduler, ec, 0);
   }
-  long delta = frame.private_outstanding_work - static_cast<long>(completed);
-  frame.private_outstanding_work = 0;
-  for (; delta > 0; --delta)
-    scheduler.work_started();
-  for (; delta < 0; ++delta)
-    scheduler.work_finished(); // never reaches zero: register_asio_scheduler pins one unit
-  return completed;
+  return settle.completed;
 }
 
 /// Gives the scheduler access to Asio's per-thread call stack (a protected typedef).
