@@ -80,7 +80,6 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
       ++count;
       if (!w.asio_frame->private_op_queue.empty() || w.asio_frame->private_outstanding_work)
         count += complete_private_asio_ops(w, !only_one); // run_one() runs one handler
-
       if (only_one)
         break;
       continue;
