@@ -138,6 +138,9 @@ class runtime_impl {
   operation* pop_local(worker& w) noexcept;
   operation* pop_injected(worker& w) noexcept;
   operation* steal(worker& w) noexcept;
+  operation* steal_lone(worker& w, worker& victim, std::uint32_t front) noexcept;
+  operation* steal_half(worker& w, worker& victim) noexcept;
+  void keep_watching(worker& w) noexcept;
   void end_search(worker& w) noexcept;
   void maintenance(worker& w);
   void tune_intervals(worker& w, clock::rep now) noexcept;
@@ -196,6 +199,8 @@ class runtime_impl {
   const clock::rep busy_check_period_ = saturated_ticks(options_.busy_check_period);
   // options_.reactor_poll_interval in clock ticks.
   const clock::rep reactor_poll_interval_ = saturated_ticks(options_.reactor_poll_interval);
+  // options_.lone_steal_delay in clock ticks.
+  const clock::rep lone_steal_delay_ = saturated_ticks(options_.lone_steal_delay);
   // Wake-ups sent by threads that are not workers.
   std::atomic<std::uint64_t> remote_wakeups_{0};
 };

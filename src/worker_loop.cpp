@@ -13,6 +13,8 @@
 
 #include "runtime_impl.hpp"
 
+#include <kyoto/detail/cpu_relax.hpp>
+
 #include <algorithm>
 #include <array>
 #include <span>
@@ -31,6 +33,16 @@ struct driver_scope {
     busy.store(false, std::memory_order_release);
   }
 };
+
+/// Spins for `ticks` of the steady clock without touching shared memory.
+void spin_for(std::chrono::steady_clock::rep ticks) noexcept {
+  using clock = std::chrono::steady_clock;
+  const clock::rep until = clock::now().time_since_epoch().count() + ticks;
+  do {
+    for (int i = 0; i < 16; ++i)
+      cpu_relax();
+  } while (clock::now().time_since_epoch().count() < until);
+}
 
 } // namespace
 
@@ -57,6 +69,7 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
   w.global_check_interval = options_.global_queue_interval;
   w.last_maintenance_at = 0;
   w.mean_tick = 0;
+  w.watched = nullptr;
   // Asio's frame first (it queues this thread's immediate completions there, see
   // asio_bridge.hpp), then the worker's own on top of it (Asio's allocator caches use the top).
   asio_thread_info asio_frame;
@@ -93,6 +106,12 @@ std::size_t runtime_impl::run_loop(bool only_one, bool may_block, clock::time_po
     }
     if (clock::now() >= deadline)
       break;
+    if (w.watched) {
+      // A peer runs a chain of lone operations: look again instead of parking. Not handler
+      // time, which the maintenance intervals are tuned by.
+      w.last_maintenance_at = 0;
+      continue;
+    }
     park(w, deadline);
   }
   return count;
@@ -167,22 +186,76 @@ operation* runtime_impl::steal(worker& w) noexcept {
   }
   std::size_t n = workers_.size();
   std::size_t start = w.next_random() % n;
+  worker* lone = nullptr;       // a victim with one queued operation, left alone for now
+  std::uint32_t lone_front = 0; // that operation's position
   for (std::size_t i = 0; i < n; ++i) {
-    std::size_t victim = (start + i) % n;
-    if (victim == w.index)
+    std::size_t victim_index = (start + i) % n;
+    if (victim_index == w.index)
       continue;
-    std::uint32_t stolen = 0;
-    if (operation* op = w.queue.steal_from(workers_[victim]->queue, &stolen)) {
-      ++w.stats.steal_operations;
-      w.stats.tasks_stolen += stolen;
-      return op;
+    worker& victim = *workers_[victim_index];
+    if (lone_steal_delay_ > 0 && victim.queue.size() == 1) {
+      if (!lone) {
+        lone = &victim;
+        lone_front = victim.queue.front_position();
+      }
+      continue;
     }
+    if (operation* op = steal_half(w, victim))
+      return op;
   }
-  return pop_injected(w);
+  if (operation* op = pop_injected(w))
+    return op;
+  if (lone)
+    return steal_lone(w, *lone, lone_front);
+  if (w.watched)
+    keep_watching(w);
+  return nullptr;
+}
+
+operation* runtime_impl::steal_lone(worker& w, worker& victim, std::uint32_t front) noexcept {
+  // The one operation in the victim's queue was most likely posted by the handler its owner is
+  // running, which will take it next (context_options::lone_steal_delay). Wait without touching
+  // the victim's cache lines, then look once: the same front position means the owner has not
+  // taken anything off its queue meanwhile (blocked, or in a long handler), so steal.
+  spin_for(lone_steal_delay_);
+  const std::uint32_t current = victim.queue.front_position();
+  if (current == front) {
+    w.watched = nullptr;
+    return steal_half(w, victim);
+  }
+  // The owner took it (or another thief did). An owner running a chain posts its next step
+  // right away; parking now would make it pay for waking this worker again at that post, so
+  // watch it instead, for as long as it keeps taking operations (run_loop does not park while
+  // w.watched is set, and a searcher's existence spares the owner's posts their wake-ups).
+  w.watched = &victim;
+  w.watched_front = current;
+  return nullptr;
+}
+
+void runtime_impl::keep_watching(worker& w) noexcept {
+  // Nothing to steal right now: the watched peer is between two steps, or done.
+  spin_for(lone_steal_delay_);
+  const std::uint32_t current = w.watched->queue.front_position();
+  if (current == w.watched_front) {
+    w.watched = nullptr; // it took nothing meanwhile (idle, or in a long handler): park
+    return;
+  }
+  w.watched_front = current;
+}
+
+operation* runtime_impl::steal_half(worker& w, worker& victim) noexcept {
+  std::uint32_t stolen = 0;
+  operation* op = w.queue.steal_from(victim.queue, &stolen);
+  if (op) {
+    ++w.stats.steal_operations;
+    w.stats.tasks_stolen += stolen;
+  }
+  return op;
 }
 
 void runtime_impl::end_search(worker& w) noexcept {
   w.is_searching = false;
+  w.watched = nullptr;
   // The last searcher to find work wakes another worker: there may be more where it found
   // this (Tokio's transition_worker_from_searching).
   if (idle_.transition_from_searching())

@@ -43,6 +43,17 @@ struct context_options {
   /// busy is this interval plus the longest handler. Zero: poll at every maintenance (Tokio).
   std::chrono::microseconds reactor_poll_interval = std::chrono::microseconds(50);
 
+  /// How long a searching worker leaves alone an operation that is the only one in another
+  /// worker's queue before it steals it. A handler that posts one operation is usually about to
+  /// run it itself, as the next link of a chain or the reply of a ping-pong; taking it moves the
+  /// chain, and every later hop of it, to the thief's core (the Go runtime waits 3 us before it
+  /// takes a running P's runnext goroutine for the same reason). An owner that has not taken it
+  /// by then (its handler blocks or runs long) loses it to the thief, so a post is never stranded
+  /// behind a blocked handler. Queues of two or more are stolen from at once. The waiting worker
+  /// spins, so the delay is short: between zero (steal at once, as Tokio does from its queues)
+  /// and max_lone_steal_delay.
+  std::chrono::microseconds lone_steal_delay = std::chrono::microseconds(3);
+  static constexpr std::chrono::microseconds max_lone_steal_delay{1000};
   /// The longest a worker blocks in the reactor before it looks around again. Only a safety net:
   /// every wake-up the scheduler needs is delivered explicitly. Positive.
   std::chrono::milliseconds max_park = std::chrono::seconds(60);

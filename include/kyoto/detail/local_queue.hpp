@@ -30,7 +30,7 @@
 //     through a mutex).
 //     steal_from is called by the owner of the queue that RECEIVES the tasks; the victim may be
 //     owned by, and concurrently used by, any other thread.
-//   size, empty: any thread; exact for the owner, a snapshot for anyone else.
+//   size, empty, front_position: any thread; exact for the owner, a snapshot for anyone else.
 //   The queue does not own its tasks: the destructor does not touch them.
 //
 // Invariants (distances are taken modulo 2^32)
@@ -251,6 +251,16 @@ class local_queue {
 
   /// Any thread. Whether size() == 0.
   bool empty() const noexcept { return size() == 0; }
+
+  /// Any thread. The position of the oldest task. It moves on whenever a task leaves the queue
+  /// (popped by the owner or stolen), so two equal readings with a non-empty queue in between
+  /// mean that the task at the front stayed there all along (positions would have to wrap
+  /// around 2^32 for anything else).
+  std::uint32_t front_position() const noexcept {
+    // relaxed: a snapshot that only decides whether to steal; the steal itself re-reads head_
+    // with acquire.
+    return real_part(head_.load(std::memory_order_relaxed));
+  }
 
  private:
   friend struct local_queue_test_access;

@@ -25,6 +25,8 @@
 #ifndef KYOTO_DETAIL_SPIN_LOCK_HPP
 #define KYOTO_DETAIL_SPIN_LOCK_HPP
 
+#include <kyoto/detail/cpu_relax.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -63,14 +65,6 @@ class spin_lock {
   static constexpr int yield_rounds = 64;
   // How long a waiter sleeps per round once it has spun and yielded.
   static constexpr std::chrono::microseconds sleep_quantum{50};
-
-  static void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-  }
 
   [[gnu::noinline]] void lock_contended() noexcept {
     for (int round = 0;; ++round) {

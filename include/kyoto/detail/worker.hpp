@@ -82,6 +82,12 @@ struct alignas(64) worker {
   // owner: whether this worker, parked in the reactor, already woke a peer for the completions
   // of the current reactor wait (reset before each wait).
   bool woke_peer_from_reactor = false;
+  // owner: while searching, a peer seen taking its own lone operation (runtime_impl::steal_lone):
+  // it is running a chain of handlers that post one operation each. The worker keeps watching
+  // it instead of parking until the peer stops taking operations. Null when not watching.
+  worker* watched = nullptr;
+  // owner: the front position of watched's queue at the last look.
+  std::uint32_t watched_front = 0;
   // owner: the frame under which Asio queues this thread's immediate completions (valid while
   // the slot is claimed).
   asio_thread_info* asio_frame = nullptr;
