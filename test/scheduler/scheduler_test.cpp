@@ -163,10 +163,10 @@ BOOST_AUTO_TEST_CASE(a_chain_of_posts_stays_on_its_worker) {
   // Each link is the only operation in its worker's queue while the handler that posted it
   // works on for 20 us, and the worker takes it right after. The other worker, woken for it,
   // leaves it alone for lone_steal_delay (here 100 us, more than the 20 us) and watches the
-  // chain move on instead of taking it to its own core. It still may steal a link when the
-  // owner is preempted for longer than the delay, hence a bound rather than zero. With a delay
-  // of zero (Tokio's rule for its queues) the chain changes workers at most links: 900-1,900
-  // of the 2,000 here.
+  // chain move on instead of taking it to its own core. It still steals a link whenever the
+  // owner is preempted for longer than the delay (often, on a loaded 2-core machine under a
+  // sanitizer), hence a loose bound. With a delay of zero (Tokio's rule for its queues) the
+  // chain changes workers at most links: 900-1,900 of the 2,000 here.
   kyoto::context_options options;
   options.lone_steal_delay = 100us;
   const int links = 2'000;
@@ -179,9 +179,6 @@ BOOST_AUTO_TEST_CASE(a_chain_of_posts_stays_on_its_worker) {
   asio::post(ctx, chain_link{ctx.get_executor(), &done, links, 20us});
   while (!done.load(std::memory_order_acquire))
     std::this_thread::sleep_for(1ms);
-  const std::uint64_t stolen = ctx.metrics().total(&kyoto::worker_metrics::tasks_stolen);
-  BOOST_TEST_MESSAGE("links stolen: " << stolen);
-  BOOST_TEST(stolen < static_cast<std::uint64_t>(links / 20));
   // Once the chain is over the watcher parks: the idle context uses (almost) no CPU.
   std::this_thread::sleep_for(20ms);
   const auto cpu_before = process_cpu_time();
@@ -191,6 +188,10 @@ BOOST_AUTO_TEST_CASE(a_chain_of_posts_stays_on_its_worker) {
   guard.reset();
   t1.join();
   t2.join();
+  // After run() returned the metrics are exact.
+  const std::uint64_t stolen = ctx.metrics().total(&kyoto::worker_metrics::tasks_stolen);
+  BOOST_TEST_MESSAGE("links stolen: " << stolen);
+  BOOST_TEST(stolen < static_cast<std::uint64_t>(links / 4));
 }
 
 BOOST_AUTO_TEST_CASE(a_lone_post_behind_a_blocked_handler_is_stolen_after_the_delay) {
@@ -216,7 +217,9 @@ BOOST_AUTO_TEST_CASE(a_lone_post_behind_a_blocked_handler_is_stolen_after_the_de
         waited.set_value(clock::now() - posted_at);
       });
       auto result = waited.get_future();
-      BOOST_TEST((result.wait_for(10s) == std::future_status::ready));
+      // A failure here ends the process (the blocked handler keeps its thread): a clear failure
+      // rather than a hang.
+      BOOST_REQUIRE((result.wait_for(10s) == std::future_status::ready));
       const auto elapsed = result.get();
       BOOST_TEST(elapsed >= delay);
       guard.reset();
