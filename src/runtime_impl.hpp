@@ -141,6 +141,7 @@ class runtime_impl {
   operation* steal_lone(worker& w, worker& victim, std::uint32_t front) noexcept;
   operation* steal_half(worker& w, worker& victim) noexcept;
   void keep_watching(worker& w) noexcept;
+  void wait_before_look(worker& w) noexcept;
   void end_search(worker& w) noexcept;
   void maintenance(worker& w);
   void tune_intervals(worker& w, clock::rep now) noexcept;
@@ -201,6 +202,11 @@ class runtime_impl {
   const clock::rep reactor_poll_interval_ = saturated_ticks(options_.reactor_poll_interval);
   // options_.lone_steal_delay in clock ticks.
   const clock::rep lone_steal_delay_ = saturated_ticks(options_.lone_steal_delay);
+  // How long a worker watching a peer's chain spins between looks before it sleeps between
+  // them instead (wait_before_look), and how long it then sleeps: nominally; Linux's default
+  // timer slack of 50 us comes on top, about 70 us in all.
+  const clock::rep long_watch_ = saturated_ticks(std::chrono::microseconds(200));
+  static constexpr std::chrono::microseconds watch_sleep{20};
   // Wake-ups sent by threads that are not workers.
   std::atomic<std::uint64_t> remote_wakeups_{0};
 };

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <array>
 #include <span>
+#include <thread>
 
 namespace kyoto::detail {
 
@@ -217,7 +218,7 @@ operation* runtime_impl::steal_lone(worker& w, worker& victim, std::uint32_t fro
   // running, which will take it next (context_options::lone_steal_delay). Wait without touching
   // the victim's cache lines, then look once: the same front position means the owner has not
   // taken anything off its queue meanwhile (blocked, or in a long handler), so steal.
-  spin_for(lone_steal_delay_);
+  wait_before_look(w);
   const std::uint32_t current = victim.queue.front_position();
   if (current == front) {
     w.watched = nullptr;
@@ -227,20 +228,33 @@ operation* runtime_impl::steal_lone(worker& w, worker& victim, std::uint32_t fro
   // right away; parking now would make it pay for waking this worker again at that post, so
   // watch it instead, for as long as it keeps taking operations (run_loop does not park while
   // w.watched is set, and a searcher's existence spares the owner's posts their wake-ups).
-  w.watched = &victim;
+  if (w.watched != &victim) {
+    w.watched = &victim;
+    w.watch_started = clock::now().time_since_epoch().count();
+  }
   w.watched_front = current;
   return nullptr;
 }
 
 void runtime_impl::keep_watching(worker& w) noexcept {
   // Nothing to steal right now: the watched peer is between two steps, or done.
-  spin_for(lone_steal_delay_);
+  wait_before_look(w);
   const std::uint32_t current = w.watched->queue.front_position();
   if (current == w.watched_front) {
     w.watched = nullptr; // it took nothing meanwhile (idle, or in a long handler): park
     return;
   }
   w.watched_front = current;
+}
+
+void runtime_impl::wait_before_look(worker& w) noexcept {
+  // A watch longer than long_watch is a long chain: from then on the watcher sleeps between
+  // looks instead of spinning, so that it costs a wake-up per look rather than a whole core.
+  // Still a searcher, it is not woken by the chain's posts, so new work waits for its next look.
+  if (w.watched && clock::now().time_since_epoch().count() - w.watch_started > long_watch_)
+    std::this_thread::sleep_for(watch_sleep);
+  else
+    spin_for(lone_steal_delay_);
 }
 
 operation* runtime_impl::steal_half(worker& w, worker& victim) noexcept {

@@ -50,10 +50,11 @@ struct context_options {
   /// takes a running P's runnext goroutine for the same reason). An owner that has not taken it
   /// by then (its handler blocks or runs long) loses it to the thief, so a post is never stranded
   /// behind a blocked handler. Queues of two or more are stolen from at once. While a peer runs
-  /// a chain of such posts, one idle worker keeps watching it (spinning, one delay between
-  /// looks) instead of parking, so that the chain's posts wake nobody (doc/design.md, "Lone
-  /// operations"). The waiting worker spins, so the delay is short: between zero (steal at once,
-  /// as Tokio does from its queues, and never watch) and max_lone_steal_delay.
+  /// a chain of such posts, one idle worker keeps watching it instead of parking (spinning one
+  /// delay between looks for the first 200 us, then sleeping briefly between them), so that the
+  /// chain's posts wake nobody (doc/design.md, "Lone operations"). The waiting worker spins, so
+  /// the delay is short: between zero (steal at once, as Tokio does from its queues, and never
+  /// watch) and max_lone_steal_delay.
   std::chrono::microseconds lone_steal_delay = std::chrono::microseconds(3);
   static constexpr std::chrono::microseconds max_lone_steal_delay{1000};
   /// The longest a worker blocks in the reactor before it looks around again. Only a safety net:

@@ -88,6 +88,8 @@ struct alignas(64) worker {
   worker* watched = nullptr;
   // owner: the front position of watched's queue at the last look.
   std::uint32_t watched_front = 0;
+  // owner: when the current watch began (clock ticks since the epoch).
+  std::int64_t watch_started = 0;
   // owner: the frame under which Asio queues this thread's immediate completions (valid while
   // the slot is claimed).
   asio_thread_info* asio_frame = nullptr;
