@@ -47,9 +47,10 @@ const context_options& checked_options(const context_options& options) {
   if (options.lone_steal_delay.count() < 0 ||
       options.lone_steal_delay > context_options::max_lone_steal_delay)
     throw_error(error::invalid_option,
-                describe("kyoto::context_options: lone_steal_delay must be between 0 and 1000 us "
-                         "(a searching worker spins while it waits), got ",
-                         options.lone_steal_delay.count(), " us"));
+                describe("kyoto::context_options: lone_steal_delay must be between 0 and ",
+                         context_options::max_lone_steal_delay.count(),
+                         " us (a searching worker spins while it waits), got ") +
+                    std::to_string(options.lone_steal_delay.count()) + " us");
   if (options.reactor_poll_interval.count() < 0)
     throw_error(error::invalid_option,
                 describe("kyoto::context_options: reactor_poll_interval must not be negative, got ",
