@@ -405,6 +405,25 @@ BOOST_AUTO_TEST_CASE(local_work_is_not_starved_by_a_stream_of_remote_posts) {
   BOOST_TEST(median_us < 5000);
 }
 
+// A batch from the injection queue never fills the worker's queue past half (the capacity is
+// 256): an overflow sends the newest half back, so a fuller queue would bounce the batch straight
+// back. 1,000 posts from outside, one worker: the first batch takes 129 (one runs at once), and
+// the periodic checks top the queue up to 128 again. Limited by the free room alone, as before,
+// they filled it to 256.
+BOOST_AUTO_TEST_CASE(an_injection_batch_fills_the_local_queue_at_most_half) {
+  kyoto::context ctx{1};
+  std::size_t deepest = 0;
+  for (int i = 0; i < 1000; ++i)
+    asio::post(ctx, [&] {
+      deepest = std::max<std::size_t>(deepest, ctx.metrics().workers[0].local_queue_depth);
+    });
+  BOOST_TEST(ctx.run() == 1000u);
+  BOOST_TEST(deepest == 128u);
+  const auto m = ctx.metrics();
+  BOOST_TEST(m.workers[0].tasks_from_injection == 1000u);
+  BOOST_TEST(m.workers[0].overflows == 0u);
+}
+
 // Posts from outside while the workers go to sleep: a lost wake-up shows as a post that waits
 // for the parking safety net (60 s) instead of running at once.
 void check_no_lost_wake_up(int workers) {
